@@ -1,0 +1,56 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make check: everything, from a fresh clone on a fresh machine.
+#   1. install host packages (Debian, private lists)
+#   2. the harness's own tests (canned serial logs must fail, by name)
+#   3. fetch, patch, configure and build the kernel
+#   4. checkpatch --strict and sparse on every new kernel file
+#   5. build the selftests and the test host's initramfs
+#   6. boot the test host: regression suite, LUO across kexec, KUnit
+# Results of every step go to build/results/*.json; the last lines are
+# the summary, "N passed, N failed", and the exit status says the same.
+
+. "$(dirname "$0")/lib.sh"
+
+R=$CT_BUILD/results
+rm -rf "$R"
+mkdir -p "$R"
+REPORT=$CT_TOP/scripts/report.py
+
+summary() {
+	stage "summary"
+	python3 "$REPORT" summary "$R"/*.json
+}
+
+# step NAME CMD...: run a build step; a failure is recorded and ends the run.
+step() {
+	local name=$1
+	shift
+	if "$@"; then
+		python3 "$REPORT" record --out "$R/steps.json" --group steps \
+			--name "$name" --ok
+	else
+		python3 "$REPORT" record --out "$R/steps.json" --group steps \
+			--name "$name" --fail "step failed (see the output above)"
+		summary
+		exit 1
+	fi
+}
+
+step install-deps "$CT_TOP/scripts/install-deps.sh"
+stage "harness self-tests"
+"$CT_TOP/scripts/test-harness.sh" "$R/harness.json" || true
+step build-kernel "$CT_TOP/scripts/build-kernel.sh"
+stage "checkpatch --strict and sparse"
+"$CT_TOP/scripts/lint.sh" "$R/lint.json" || true
+step build-testhost "$CT_TOP/scripts/build-testhost.sh"
+
+log=$CT_BUILD/testhost/serial.log
+rm -f "$log"
+"$CT_TOP/scripts/run-testhost.sh" "$log" || true
+stage "test host results ($log)"
+python3 "$REPORT" parse --plan "$CT_BUILD/testhost/plan" \
+	--kunit "$CT_TOP/tests/kunit.list" --out "$R/testhost.json" "$log" |
+	grep -E '^(# FAIL|not ok [0-9]+ )' || true
+summary

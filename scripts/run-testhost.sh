@@ -1,0 +1,46 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot the test kernel in the nested test host (QEMU TCG with emulated AMD
+# SVM) and run the plan, across as many kexec stages as it names.  The
+# serial console goes to a log file; the guest powers itself off at the
+# end.  A guest that outlives the whole-run timeout is killed and the log
+# gets a CT-HOST line saying so, which the report turns into a failure.
+#
+#   run-testhost.sh LOG [EXTRA_CMDLINE]
+#
+# CT_RUN_TIMEOUT (seconds) overrides the whole-run timeout, which is
+# otherwise the sum of the plan's per-test timeouts plus the boot time of
+# each stage.
+
+. "$(dirname "$0")/lib.sh"
+
+log=${1:?usage: run-testhost.sh LOG [EXTRA_CMDLINE]}
+extra=${2:-}
+TH=$CT_BUILD/testhost
+[ -f "$TH/initramfs.cpio" ] || die "no test host: run scripts/build-testhost.sh first"
+
+# Boot of one stage under TCG with -smp 3 on two host cores: measured at
+# 3-6 s, budgeted at 60 s.
+BOOT_BUDGET=60
+stages=$(awk '$1 ~ /^[0-9]+$/ {print $1}' "$TH/plan" | sort -n | tail -1)
+sum=$(awk '$1 ~ /^[0-9]+$/ {s += $4} END {print s + 0}' "$TH/plan")
+timeout_s=${CT_RUN_TIMEOUT:-$((sum + ${stages:-1} * BOOT_BUDGET))}
+
+cmdline="console=ttyS0 panic=-1 oops=panic liveupdate=on kho=on ct_stage=1 $extra"
+stage "test host: -smp 3 -m 4G, ${stages:-1} stage(s), timeout ${timeout_s}s, log $log"
+rc=0
+timeout -s KILL "$timeout_s" qemu-system-x86_64 \
+	-accel tcg -cpu EPYC,+svm,+npt -smp 3 -m 4G \
+	-machine q35 -nographic -no-reboot -nodefaults \
+	-serial "file:$log" -monitor none \
+	-kernel "$TH/share/bzImage" -initrd "$TH/initramfs.cpio" \
+	-append "$cmdline" \
+	-virtfs local,path="$TH/share",mount_tag=host,security_model=none,readonly=on \
+	-device virtio-rng-pci || rc=$?
+if [ $rc = 137 ]; then
+	echo "CT-HOST: timeout: guest killed after ${timeout_s}s" >>"$log"
+elif [ $rc != 0 ]; then
+	echo "CT-HOST: qemu exited with status $rc" >>"$log"
+fi
+stage "test host finished (qemu rc=$rc)"
