@@ -120,11 +120,13 @@ def parse_kunit(lines):
 
 def boot_logs(lines):
     """Per boot: its whole log, kernel messages included."""
-    boots, cur = [], []
+    boots, cur, seen = [], [], False
     for line in lines:
-        if re.search(r'Linux version \d', line) and cur:
-            boots.append(cur)
-            cur = []
+        if re.search(r'Linux version \d', line):
+            if seen:
+                boots.append(cur)
+                cur = []
+            seen = True
         cur.append(line)
     if cur:
         boots.append(cur)
@@ -181,9 +183,10 @@ def check_run(plan, kunit, lines):
                     why += f' ({host_why})'
                 results.append(Result(g, name, False, why))
             elif not booted:
+                cause = died or host_why
                 results.append(Result(g, name, False,
                                       f'missing: stage {st} never booted'
-                                      + (f' ({host_why})' if host_why else '')))
+                                      + (f' ({cause})' if cause else '')))
             else:
                 results.append(Result(g, name, False, 'missing: never ran'))
 

@@ -17,7 +17,7 @@
 
 log=${1:?usage: run-testhost.sh LOG [EXTRA_CMDLINE]}
 extra=${2:-}
-TH=$CT_BUILD/testhost
+TH=${CT_TH:-$CT_BUILD/testhost}
 [ -f "$TH/initramfs.cpio" ] || die "no test host: run scripts/build-testhost.sh first"
 
 # Boot of one stage under TCG with -smp 3 on two host cores: measured at

@@ -1,0 +1,69 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# checkpatch --strict on every new kernel file and every patch in
+# patches/, and sparse (C=2) on the directories holding our C code.
+# One result per file.
+#
+#   lint.sh [RESULTS.json]
+
+. "$(dirname "$0")/lib.sh"
+
+out=${1:-}
+REPORT=$CT_TOP/scripts/report.py
+CP=("$CT_SRC/scripts/checkpatch.pl" --strict --no-summary --quiet
+	--show-types --root="$CT_SRC")
+[ -x "$CT_SRC/scripts/checkpatch.pl" ] || die "no kernel tree: run scripts/build-kernel.sh first"
+fails=0
+
+record() { # group name why-or-ok
+	if [ "$3" = ok ]; then
+		echo "ok - $1: $2"
+	else
+		echo "not ok - $1: $2: $3"
+		fails=$((fails + 1))
+	fi
+	[ -n "$out" ] || return 0
+	if [ "$3" = ok ]; then
+		python3 "$REPORT" record --out "$out" --group "$1" --name "$2" --ok
+	else
+		python3 "$REPORT" record --out "$out" --group "$1" --name "$2" --fail "$3"
+	fi
+}
+
+# New files: the overlay, less what checkpatch does not read.
+while read -r f; do
+	case $f in
+	*.c | *.h | */Kconfig | */Makefile | *.rst | *.S | *.lds.S) ;;
+	*) continue ;;
+	esac
+	if msg=$(cd "$CT_TOP" && "${CP[@]}" --no-tree -f "$f" 2>&1) && [ -z "$msg" ]; then
+		record checkpatch "$f" ok
+	else
+		echo "$msg" | sed 's/^/#   /'
+		record checkpatch "$f" "$(echo "$msg" | grep -m1 -E '^(ERROR|WARNING|CHECK)' || echo "$msg" | head -1)"
+	fi
+done < <(sort "$CT_BUILD/overlay.list")
+
+for p in $(grep -v '^#' "$CT_TOP/patches/series" 2>/dev/null); do
+	if msg=$("${CP[@]}" "$CT_TOP/patches/$p" 2>&1) && [ -z "$msg" ]; then
+		record checkpatch "patches/$p" ok
+	else
+		echo "$msg" | sed 's/^/#   /'
+		record checkpatch "patches/$p" "$(echo "$msg" | grep -m1 -E '^(ERROR|WARNING|CHECK)' || echo "$msg" | head -1)"
+	fi
+done
+
+# sparse: rebuild our directories with C=2 and fail on any warning.
+export CCACHE_DIR=${CCACHE_DIR:-$CT_CACHE/ccache} CCACHE_BASEDIR=$CT_BUILD
+for d in $(cd "$CT_TOP" && find arch virt -name Makefile -printf '%h\n' | sort -u); do
+	msg=$(make -s -C "$CT_SRC" O="$CT_OBJ" ARCH=x86_64 C=2 W=1 \
+		CC="ccache gcc" -j"$CT_JOBS" "$d/" 2>&1 | grep -v '^ *\(CHECK\|CC\)' || true)
+	if [ -z "$msg" ]; then
+		record sparse "$d" ok
+	else
+		echo "$msg" | sed 's/^/#   /'
+		record sparse "$d" "$(echo "$msg" | head -1)"
+	fi
+done
+[ $fails = 0 ]
