@@ -44,12 +44,16 @@ STMAKE=(make -s -j"$CT_JOBS" ARCH=x86_64 CC="ccache gcc"
 	KHDR_INCLUDES="-isystem $HDR" EXTRA_CFLAGS=-static LDFLAGS=-static)
 
 # The KVM selftests are built one target at a time: only the listed ones.
+# The caretaker's tests, when the plan runs them (make survey does not).
+with_caretaker=false
+grep -q '^[0-9]* caretaker ' "$TH/plan" && with_caretaker=true
 targets=
+$with_caretaker && targets=$ST/kvm/caretaker/caretaker_uapi_test
 for t in $kvm_tests; do
 	targets="$targets $ST/kvm/$t"
 done
 if [ -n "$targets" ]; then
-	timed "build $(echo $kvm_tests | wc -w) KVM selftests (static)" \
+	timed "build $(echo $kvm_tests | wc -w) KVM selftests and the caretaker's (static)" \
 		"${STMAKE[@]}" -C "$CT_SRC/tools/testing/selftests/kvm" \
 		OUTPUT="$ST/kvm" $targets
 fi
@@ -69,10 +73,30 @@ for a in $("$ROOT/bin/busybox" --list); do
 done
 cp "$CT_TOP/scripts/testhost/init" "$ROOT/init"
 cp "$TH/plan" "$ROOT/tests/plan"
+grep -v '^#' "$CT_TOP/tests/stages.conf" >"$ROOT/tests/stages"
 cp "$ST/bin/ct-kexec" "$ROOT/tests/bin/"
 for t in $kvm_tests; do
 	install -D -m755 "$ST/kvm/$t" "$ROOT/tests/kvm/$t"
 done
+# The caretaker's selftests, and the module in the three forms the signing
+# test needs: signed at modules_install, stripped of its signature, and
+# signed with a key the kernel does not know.
+if $with_caretaker; then
+install -D -m755 "$ST/kvm/caretaker/caretaker_uapi_test" "$ROOT/tests/kvm/caretaker/caretaker_uapi_test"
+install -m755 "$CT_SRC/tools/testing/selftests/kvm/caretaker/caretaker_signing.sh" "$ROOT/tests/kvm/caretaker/"
+ko=$(find "$CT_BUILD/modules" -name caretaker.ko | head -1)
+[ -n "$ko" ] || die "caretaker.ko is not among the installed modules"
+tail -c 28 "$ko" | grep -q "Module signature appended" || die "$ko is not signed"
+perl "$CT_SRC/scripts/extract-module-sig.pl" -0 "$ko" >"$ROOT/tests/kvm/caretaker/caretaker-unsigned.ko" 2>/dev/null
+if [ ! -f "$TH/foreign.pem" ]; then
+	openssl req -new -x509 -newkey rsa:2048 -nodes -sha256 -days 36500 \
+		-subj "/CN=Not the build key/" -keyout "$TH/foreign.pem" \
+		-out "$TH/foreign.crt" 2>/dev/null
+fi
+"$CT_OBJ/scripts/sign-file" sha256 "$TH/foreign.pem" "$TH/foreign.crt" \
+	"$ROOT/tests/kvm/caretaker/caretaker-unsigned.ko" \
+	"$ROOT/tests/kvm/caretaker/caretaker-foreign.ko"
+fi
 for t in liveupdate luo_kexec_simple luo_multi_session; do
 	cp "$ST/liveupdate/$t" "$ROOT/tests/liveupdate/"
 done

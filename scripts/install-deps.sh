@@ -12,7 +12,7 @@
 [ "$(id -u)" = 0 ] || die "run as root (apt-get install)"
 
 BUILD_PKGS="build-essential flex bison bc cpio kmod libelf-dev libssl-dev
-	busybox-static ccache dwarves rsync sparse python3 perl xz-utils
+	busybox-static ccache dwarves rsync python3 perl xz-utils
 	zstd git"
 QEMU_MIN=10
 

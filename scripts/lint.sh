@@ -45,7 +45,7 @@ while read -r f; do
 	fi
 done < <(sort "$CT_BUILD/overlay.list")
 
-for p in $(grep -v '^#' "$CT_TOP/patches/series" 2>/dev/null); do
+for p in $(grep -v '^#' "$CT_TOP/patches/series" 2>/dev/null | awk '{print $1}'); do
 	if msg=$("${CP[@]}" "$CT_TOP/patches/$p" 2>&1) && [ -z "$msg" ]; then
 		record checkpatch "patches/$p" ok
 	else
@@ -56,8 +56,9 @@ done
 
 # sparse: rebuild our directories with C=2 and fail on any warning.
 export CCACHE_DIR=${CCACHE_DIR:-$CT_CACHE/ccache} CCACHE_BASEDIR=$CT_BUILD
+SPARSE=$("$CT_TOP/scripts/install-sparse.sh" | tail -1)
 for d in $(cd "$CT_TOP" && find arch virt -name Makefile -printf '%h\n' | sort -u); do
-	msg=$(make -s -C "$CT_SRC" O="$CT_OBJ" ARCH=x86_64 C=2 W=1 \
+	msg=$(make -s -C "$CT_SRC" O="$CT_OBJ" ARCH=x86_64 C=2 CHECK="$SPARSE" W=1 \
 		CC="ccache gcc" -j"$CT_JOBS" "$d/" 2>&1 | grep -v '^ *\(CHECK\|CC\)' || true)
 	if [ -z "$msg" ]; then
 		record sparse "$d" ok

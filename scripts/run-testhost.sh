@@ -27,7 +27,7 @@ stages=$(awk '$1 ~ /^[0-9]+$/ {print $1}' "$TH/plan" | sort -n | tail -1)
 sum=$(awk '$1 ~ /^[0-9]+$/ {s += $4} END {print s + 0}' "$TH/plan")
 timeout_s=${CT_RUN_TIMEOUT:-$((sum + ${stages:-1} * BOOT_BUDGET))}
 
-cmdline="console=ttyS0 panic=-1 oops=panic liveupdate=on kho=on ct_stage=1 $extra"
+cmdline="console=ttyS0 panic=-1 oops=panic module.sig_enforce=1 liveupdate=on kho=on ct_stage=1 $extra"
 stage "test host: -smp 3 -m 4G, ${stages:-1} stage(s), timeout ${timeout_s}s, log $log"
 rc=0
 timeout -s KILL "$timeout_s" qemu-system-x86_64 \

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * x86 checks of VM features the caretaker cannot carry.
+ */
+#include <linux/kvm_host.h>
+#include <asm/perf_event.h>
+
+#include "x86.h"
+#include "smm.h"
+#include "caretaker.h"
+
+/**
+ * DOC: what PREPARE refuses on x86
+ *
+ * The runtime carries a plain AMD SVM guest: its registers, its local
+ * APIC, its TSC and its memory.  A VM that needs more than that is refused
+ * at PREPARE, and keeps running under KVM.  Permanent properties of the VM
+ * give -EOPNOTSUPP; states the guest or the VMM can leave give -EBUSY, and
+ * PREPARE may be retried.
+ *
+ * -EOPNOTSUPP: a confidential or protected VM type (SEV, SEV-ES, SEV-SNP,
+ * TDX, KVM_X86_SW_PROTECTED_VM): its state cannot be read, and taking it
+ * over needs the firmware's or the TDX module's help (see caretaker.rst);
+ * APICv/AVIC active; a VFIO device attached (device assignment); a TSC
+ * scaling ratio other than the default; a dirty ring.
+ *
+ * -EBUSY: nested virtualization in use (EFER.SVME set in a vCPU); guest
+ * debugging (KVM_SET_GUEST_DEBUG); dirty logging on a memslot; a vCPU in
+ * SMM; an exit that userspace has not completed yet; guest PMU counters
+ * enabled; CET enabled by the guest.
+ *
+ * The vCPU state read here can change until the vCPUs are stopped; DETACH
+ * checks it again with every vCPU's mutex held.
+ */
+
+static bool caretaker_vm_has_vfio(struct kvm *kvm)
+{
+	struct kvm_device *dev;
+
+	lockdep_assert_held(&kvm->lock);
+	list_for_each_entry(dev, &kvm->devices, vm_node)
+		if (!strcmp(dev->ops->name, "kvm-vfio"))
+			return true;
+	return atomic_read(&kvm->arch.noncoherent_dma_count) ||
+	       READ_ONCE(kvm->arch.nr_possible_bypass_irqs);
+}
+
+static bool caretaker_pmu_in_use(struct kvm_vcpu *vcpu)
+{
+	struct kvm_pmu *pmu = &vcpu->arch.pmu;
+	unsigned int i;
+
+	if (!pmu->version && !pmu->nr_arch_gp_counters)
+		return false;
+	if (pmu->fixed_ctr_ctrl)
+		return true;
+	for (i = 0; i < pmu->nr_arch_gp_counters; i++)
+		if (pmu->gp_counters[i].eventsel & ARCH_PERFMON_EVENTSEL_ENABLE)
+			return true;
+	return false;
+}
+
+static struct caretaker_refusal caretaker_check_vcpu(struct kvm_vcpu *vcpu)
+{
+	if (vcpu->arch.efer & EFER_SVME)
+		return CARETAKER_REFUSE(-EBUSY, "nested virtualization in use (EFER.SVME)");
+	if (vcpu->guest_debug)
+		return CARETAKER_REFUSE(-EBUSY, "guest debugging enabled (KVM_SET_GUEST_DEBUG)");
+	if (is_smm(vcpu))
+		return CARETAKER_REFUSE(-EBUSY, "a vCPU is in SMM");
+	if (READ_ONCE(vcpu->arch.complete_userspace_io))
+		return CARETAKER_REFUSE(-EBUSY, "an exit is waiting for userspace to complete it");
+	if (caretaker_pmu_in_use(vcpu))
+		return CARETAKER_REFUSE(-EBUSY, "guest PMU counters enabled");
+	/* CR4.CET is never guest-owned, so arch.cr4 is current. */
+	if (vcpu->arch.cr4 & X86_CR4_CET)
+		return CARETAKER_REFUSE(-EBUSY, "guest CET enabled");
+	if (vcpu->arch.tsc_scaling_ratio != kvm_caps.default_tsc_scaling_ratio)
+		return CARETAKER_REFUSE(-EOPNOTSUPP, "TSC scaling ratio is not the default");
+	return CARETAKER_OK;
+}
+
+/**
+ * caretaker_arch_check_vm_type() - refuse VM types the runtime cannot carry
+ * @kvm: the VM
+ *
+ * Context: any context.
+ * Return: CARETAKER_OK, or -EOPNOTSUPP for confidential and protected VMs.
+ */
+struct caretaker_refusal caretaker_arch_check_vm_type(struct kvm *kvm)
+{
+	if (kvm->arch.vm_type != KVM_X86_DEFAULT_VM || kvm->arch.has_protected_state)
+		return CARETAKER_REFUSE(-EOPNOTSUPP,
+					"confidential or protected VM types are not supported yet");
+	return CARETAKER_OK;
+}
+
+/**
+ * caretaker_arch_check_vm() - refuse VM features the runtime cannot carry
+ * @kvm: the VM
+ *
+ * Context: process context, takes kvm->lock.
+ * Return: CARETAKER_OK, or the first refusal found.
+ */
+struct caretaker_refusal caretaker_arch_check_vm(struct kvm *kvm)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	struct caretaker_refusal r;
+
+	if (kvm_apicv_activated(kvm))
+		return CARETAKER_REFUSE(-EOPNOTSUPP, "APICv/AVIC is active");
+	if (kvm->dirty_ring_size)
+		return CARETAKER_REFUSE(-EOPNOTSUPP, "the VM uses a dirty ring");
+	if (atomic_read(&kvm->nr_memslots_dirty_logging))
+		return CARETAKER_REFUSE(-EBUSY, "dirty logging is enabled on a memslot");
+
+	guard(mutex)(&kvm->lock);
+	if (caretaker_vm_has_vfio(kvm))
+		return CARETAKER_REFUSE(-EOPNOTSUPP, "a VFIO device is attached (device assignment)");
+
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		r = caretaker_check_vcpu(vcpu);
+		if (r.err)
+			return r;
+	}
+	return CARETAKER_OK;
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * Caretaker: keep a VM's guest running on parked physical CPUs while its
+ * VMM process or the host kernel is replaced.
+ *
+ * The handle to an orphaned VM is a caretaker fd, returned by
+ * KVM_CARETAKER_PREPARE on a VM fd.  Whoever holds it may detach the vCPUs,
+ * adopt them into a VM (KVM_CARETAKER_ATTACH on a VM fd), undo the
+ * preparation, or put it into a Live Update Orchestrator session.
+ *
+ * See Documentation/virt/kvm/caretaker.rst.
+ */
+#ifndef _UAPI_LINUX_KVM_CARETAKER_H
+#define _UAPI_LINUX_KVM_CARETAKER_H
+
+#include <linux/ioctl.h>
+#include <linux/kvm.h>
+#include <linux/types.h>
+
+/*
+ * KVM_CHECK_EXTENSION(KVM_CAP_CARETAKER) returns 0 when caretaker.ko is not
+ * loaded, otherwise a mask of these.
+ */
+/* The module is loaded: the ioctls below exist and validate their input. */
+#define KVM_CARETAKER_FEAT_IOCTLS	(1 << 0)
+/* KVM_CARETAKER_DETACH/ATTACH carry a guest across a VMM restart. */
+#define KVM_CARETAKER_FEAT_VMM_RESTART	(1 << 1)
+/* LUO is enabled: a caretaker fd can be put into a live update session. */
+#define KVM_CARETAKER_FEAT_LUO		(1 << 2)
+/* ... and the orphan survives a kexec into the next kernel. */
+#define KVM_CARETAKER_FEAT_KEXEC	(1 << 3)
+
+/**
+ * struct kvm_caretaker_prepare - argument of KVM_CARETAKER_PREPARE
+ * @flags: must be zero
+ * @nr_cpus: number of entries in @cpus: exactly the VM's number of vCPUs
+ * @cpus: user pointer to @nr_cpus __u32 physical CPU numbers; entry i is
+ *	the CPU that will run the vCPU with index i (creation order)
+ * @reserved: must be zero
+ */
+struct kvm_caretaker_prepare {
+	__u32 flags;
+	__u32 nr_cpus;
+	__u64 cpus;
+	__u64 reserved[4];
+};
+
+/**
+ * struct kvm_caretaker_attach - argument of KVM_CARETAKER_ATTACH
+ * @flags: must be zero
+ * @caretaker_fd: the caretaker fd of the orphan to adopt
+ * @reserved: must be zero
+ */
+struct kvm_caretaker_attach {
+	__u32 flags;
+	__s32 caretaker_fd;
+	__u64 reserved[3];
+};
+
+/**
+ * struct kvm_caretaker_op - argument of KVM_CARETAKER_DETACH and _ABORT
+ * @flags: must be zero
+ * @pad: must be zero
+ * @reserved: must be zero
+ */
+struct kvm_caretaker_op {
+	__u32 flags;
+	__u32 pad;
+	__u64 reserved[3];
+};
+
+/* States of a caretaker fd, see caretaker.rst for the transitions. */
+#define KVM_CARETAKER_STATE_PREPARED	1
+#define KVM_CARETAKER_STATE_DETACHED	2
+#define KVM_CARETAKER_STATE_BLOCKED	3
+#define KVM_CARETAKER_STATE_PRESERVED	4
+#define KVM_CARETAKER_STATE_ATTACHED	5
+#define KVM_CARETAKER_STATE_ABORTED	6
+
+/**
+ * struct kvm_caretaker_status - argument of KVM_CARETAKER_GET_STATUS
+ * @flags: in: must be zero
+ * @state: out: KVM_CARETAKER_STATE_*
+ * @nr_vcpus: out: number of vCPUs in the orphan
+ * @pad: out: zero
+ * @stall_ns: out: guest-visible stall of the last DETACH or ATTACH
+ * @exits: out: guest exits handled by the runtime since DETACH
+ * @blocked_exits: out: guest exits that blocked, waiting for ATTACH
+ * @reserved: out: zero
+ */
+struct kvm_caretaker_status {
+	__u32 flags;
+	__u32 state;
+	__u32 nr_vcpus;
+	__u32 pad;
+	__u64 stall_ns;
+	__u64 exits;
+	__u64 blocked_exits;
+	__u64 reserved[8];
+};
+
+/* On a VM fd. */
+#define KVM_CARETAKER_PREPARE	_IOW(KVMIO, 0xd6, struct kvm_caretaker_prepare)
+#define KVM_CARETAKER_ATTACH	_IOW(KVMIO, 0xd7, struct kvm_caretaker_attach)
+/* On a caretaker fd. */
+#define KVM_CARETAKER_DETACH	_IOW(KVMIO, 0xd8, struct kvm_caretaker_op)
+#define KVM_CARETAKER_ABORT	_IOW(KVMIO, 0xd9, struct kvm_caretaker_op)
+#define KVM_CARETAKER_GET_STATUS _IOWR(KVMIO, 0xda, struct kvm_caretaker_status)
+
+#endif /* _UAPI_LINUX_KVM_CARETAKER_H */

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * caretaker.ko: keep a guest running on parked physical CPUs while its
+ * VMM or the host kernel is replaced.
+ *
+ * This file registers the module with KVM (the VM-fd ioctls and the
+ * KVM_CAP_CARETAKER feature mask) and with the Live Update Orchestrator.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kvm_host.h>
+#include <linux/module.h>
+#include <linux/ratelimit.h>
+
+#include "caretaker.h"
+
+/**
+ * DOC: caretaker.ko
+ *
+ * The module is meant to be loaded only around a live update: the VM's
+ * opt-in (KVM_ENABLE_CAP(KVM_CAP_CARETAKER)) lives in KVM itself, so a
+ * VMM opts in when it creates the VM and the operator loads the module
+ * when an update is due.  KVM pins the module during each call into it;
+ * every caretaker fd pins it for the fd's lifetime (its file_operations
+ * are owned by the module), so ``rmmod caretaker`` fails with EBUSY while
+ * any orphan exists.
+ *
+ * Every refusal is an errno to the caller and one ratelimited line in the
+ * kernel log naming the VM, the operation and the reason; never a WARN,
+ * and never a change to the VM, which keeps running under KVM.
+ */
+
+/**
+ * caretaker_log_refusal() - tell the operator why a request was refused
+ * @kvm: the VM, or NULL
+ * @op: the operation ("PREPARE", "ATTACH", ...)
+ * @r: the refusal
+ *
+ * Context: any context.
+ */
+void caretaker_log_refusal(struct kvm *kvm, const char *op,
+			   struct caretaker_refusal r)
+{
+	/*
+	 * One state for every refusal, so that a misbehaving VMM cannot
+	 * flood the log through different paths; the burst is large enough
+	 * for an operator's (or a test's) sequence of attempts.
+	 */
+	static DEFINE_RATELIMIT_STATE(rs, 5 * HZ, 64);
+
+	if (!r.err || !__ratelimit(&rs))
+		return;
+	if (kvm)
+		pr_info("%s refused for VM %s (pid %d): %s (%d)\n",
+			op, kvm->stats_id, current->pid, r.why, r.err);
+	else
+		pr_info("%s refused (pid %d): %s (%d)\n",
+			op, current->pid, r.why, r.err);
+}
+
+static int caretaker_features(void)
+{
+	int f = KVM_CARETAKER_FEAT_IOCTLS;
+
+	/*
+	 * FEAT_VMM_RESTART and FEAT_KEXEC are set once DETACH/ATTACH and
+	 * LUO preservation really carry a guest; until then they are not.
+	 */
+	if (caretaker_luo_available())
+		f |= KVM_CARETAKER_FEAT_LUO;
+	return f;
+}
+
+static long caretaker_vm_ioctl(struct kvm *kvm, unsigned int ioctl,
+			       unsigned long arg)
+{
+	void __user *argp = (void __user *)arg;
+
+	switch (ioctl) {
+	case KVM_CARETAKER_PREPARE:
+		return caretaker_prepare(kvm, argp);
+	case KVM_CARETAKER_ATTACH:
+		return caretaker_attach(kvm, argp);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct kvm_caretaker_ops caretaker_kvm_ops = {
+	.owner = THIS_MODULE,
+	.features = caretaker_features,
+	.vm_ioctl = caretaker_vm_ioctl,
+};
+
+static int __init caretaker_init(void)
+{
+	int err;
+
+	err = caretaker_luo_init();
+	if (err)
+		return err;
+
+	err = kvm_caretaker_register(&caretaker_kvm_ops);
+	if (err) {
+		pr_err("cannot register with KVM: %d\n", err);
+		goto err_luo;
+	}
+	pr_info("loaded, live update %s\n",
+		caretaker_luo_available() ? "available" : "not available (booted without liveupdate=on)");
+	return 0;
+
+err_luo:
+	caretaker_luo_exit();
+	return err;
+}
+
+static void __exit caretaker_exit(void)
+{
+	kvm_caretaker_unregister(&caretaker_kvm_ops);
+	caretaker_luo_exit();
+}
+
+module_init(caretaker_init);
+module_exit(caretaker_exit);
+
+MODULE_DESCRIPTION("Caretaker: keep guests running across VMM and kernel live update");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KVM_CARETAKER_PREPARE and KVM_CARETAKER_ATTACH: the VM-fd side of the
+ * caretaker uAPI.
+ */
+#include <linux/capability.h>
+#include <linux/cpu.h>
+#include <linux/file.h>
+#include <linux/hugetlb.h>
+#include <linux/kvm_host.h>
+#include <linux/mm.h>
+#include <linux/shmem_fs.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "caretaker.h"
+
+/**
+ * DOC: PREPARE and ATTACH
+ *
+ * KVM_CARETAKER_PREPARE (VM fd) checks, in this order, and stops at the
+ * first failure:
+ *
+ * 1. flags and reserved fields are zero (-EINVAL);
+ * 2. the caller has CAP_SYS_ADMIN: PREPARE takes physical CPUs away from
+ *    the host (-EPERM);
+ * 3. the VM opted in with KVM_CAP_CARETAKER (-EPERM);
+ * 4. the VM type: no confidential or protected VMs yet (-EOPNOTSUPP);
+ * 5. the physical CPU set: one per vCPU, each in range, online, given
+ *    once and hotpluggable (never the boot CPU) (-EINVAL);
+ * 6. every memslot is backed by a shared mapping of a memfd (shmem, not
+ *    hugetlb, which LUO cannot preserve) and none is a guest_memfd slot
+ *    (-EOPNOTSUPP);
+ * 7. the architecture's checks of the VM's and the vCPUs' state (see
+ *    "what PREPARE refuses on x86").
+ *
+ * Taking the CPUs, pinning memory and building the runtime's page tables
+ * are not implemented yet: a request that passes every check fails with
+ * -EOPNOTSUPP, and nothing has changed.
+ *
+ * KVM_CARETAKER_ATTACH (VM fd) checks flags and reserved fields (-EINVAL),
+ * the VM's opt-in (-EPERM) and that caretaker_fd is a caretaker fd
+ * (-EBADF if it is no fd, -EINVAL if it is another file).  Holding the
+ * caretaker fd is the permission to adopt: no capability is needed.
+ */
+
+static struct caretaker_refusal caretaker_check_vma(struct vm_area_struct *vma)
+{
+	if (is_vm_hugetlb_page(vma))
+		return CARETAKER_REFUSE(-EOPNOTSUPP,
+					"a memslot is backed by hugetlb memory, which live update cannot preserve");
+	if (!vma->vm_file || !vma_is_shmem(vma) || !(vma->vm_flags & VM_SHARED))
+		return CARETAKER_REFUSE(-EOPNOTSUPP,
+					"a memslot is not backed by a shared mapping of a memfd");
+	return CARETAKER_OK;
+}
+
+static struct caretaker_refusal
+caretaker_check_slot(struct kvm *kvm, const struct kvm_memory_slot *slot)
+{
+	unsigned long start = slot->userspace_addr;
+	unsigned long end = start + (slot->npages << PAGE_SHIFT);
+	struct caretaker_refusal r = CARETAKER_OK;
+	struct vm_area_struct *vma;
+	unsigned long addr = start;
+
+	if (kvm_slot_has_gmem(slot))
+		return CARETAKER_REFUSE(-EOPNOTSUPP, "a memslot uses guest_memfd");
+
+	/* PREPARE runs in the VMM, whose mm is the VM's (kvm_vm_ioctl()). */
+	mmap_read_lock(kvm->mm);
+	while (addr < end) {
+		vma = vma_lookup(kvm->mm, addr);
+		if (!vma) {
+			r = CARETAKER_REFUSE(-EOPNOTSUPP, "a memslot is not fully mapped");
+			break;
+		}
+		r = caretaker_check_vma(vma);
+		if (r.err)
+			break;
+		addr = vma->vm_end;
+	}
+	mmap_read_unlock(kvm->mm);
+	return r;
+}
+
+static struct caretaker_refusal caretaker_check_memslots(struct kvm *kvm)
+{
+	struct caretaker_refusal r = CARETAKER_OK;
+	struct kvm_memslots *slots;
+	struct kvm_memory_slot *slot;
+	int as_id, bkt;
+
+	guard(mutex)(&kvm->slots_lock);
+	for (as_id = 0; as_id < kvm_arch_nr_memslot_as_ids(kvm); as_id++) {
+		slots = __kvm_memslots(kvm, as_id);
+		kvm_for_each_memslot(slot, bkt, slots) {
+			if (!slot->npages || (slot->flags & KVM_MEMSLOT_INVALID))
+				continue;
+			r = caretaker_check_slot(kvm, slot);
+			if (r.err)
+				return r;
+		}
+	}
+	return r;
+}
+
+static struct caretaker_refusal caretaker_check_prepare_cpus(struct kvm *kvm,
+							     const u32 *cpus,
+							     u32 nr_cpus)
+{
+	cpumask_var_t seen __free(free_cpumask_var) = CPUMASK_VAR_NULL;
+	cpumask_var_t hot __free(free_cpumask_var) = CPUMASK_VAR_NULL;
+	u32 nr_vcpus;
+	int cpu;
+
+	if (!zalloc_cpumask_var(&seen, GFP_KERNEL) ||
+	    !zalloc_cpumask_var(&hot, GFP_KERNEL))
+		return CARETAKER_REFUSE(-ENOMEM, "out of memory");
+
+	scoped_guard(mutex, &kvm->lock) {
+		if (kvm->created_vcpus != atomic_read(&kvm->online_vcpus))
+			return CARETAKER_REFUSE(-EBUSY, "a vCPU is being created");
+		nr_vcpus = kvm->created_vcpus;
+	}
+
+	guard(cpus_read_lock)();
+	for_each_online_cpu(cpu)
+		if (cpu_is_hotpluggable(cpu))
+			cpumask_set_cpu(cpu, hot);
+	return caretaker_check_cpus(cpus, nr_cpus, nr_vcpus, nr_cpu_ids,
+				    cpu_online_mask, hot, seen);
+}
+
+/**
+ * caretaker_prepare() - KVM_CARETAKER_PREPARE
+ * @kvm: the VM whose fd the ioctl was issued on
+ * @argp: user pointer to struct kvm_caretaker_prepare
+ *
+ * Context: process context, the VM's VMM; may sleep.
+ * Return: a negative errno; see "PREPARE and ATTACH".
+ */
+long caretaker_prepare(struct kvm *kvm, void __user *argp)
+{
+	struct kvm_caretaker_prepare p;
+	u32 *cpus __free(kfree) = NULL;
+	struct caretaker_refusal r;
+
+	if (copy_from_user(&p, argp, sizeof(p)))
+		return -EFAULT;
+
+	r = caretaker_check_zero(&p.flags, sizeof(p.flags), "flags not zero");
+	if (!r.err)
+		r = caretaker_check_zero(p.reserved, sizeof(p.reserved),
+					 "reserved fields not zero");
+	if (r.err)
+		goto out;
+	if (!capable(CAP_SYS_ADMIN)) {
+		r = CARETAKER_REFUSE(-EPERM,
+				     "CAP_SYS_ADMIN is required: PREPARE takes physical CPUs from the host");
+		goto out;
+	}
+	if (!READ_ONCE(kvm->caretaker_enabled)) {
+		r = CARETAKER_REFUSE(-EPERM, "the VM did not opt in (KVM_CAP_CARETAKER)");
+		goto out;
+	}
+	if (p.nr_cpus > KVM_MAX_VCPUS) {
+		r = CARETAKER_REFUSE(-EINVAL, "more physical CPUs than vCPUs");
+		goto out;
+	}
+
+	cpus = memdup_array_user(u64_to_user_ptr(p.cpus), p.nr_cpus, sizeof(*cpus));
+	if (IS_ERR(cpus)) {
+		long err = PTR_ERR(cpus);
+
+		cpus = NULL;
+		return err;
+	}
+
+	r = caretaker_arch_check_vm_type(kvm);
+	if (!r.err)
+		r = caretaker_check_prepare_cpus(kvm, cpus, p.nr_cpus);
+	if (!r.err)
+		r = caretaker_check_memslots(kvm);
+	if (!r.err)
+		r = caretaker_arch_check_vm(kvm);
+	if (!r.err)
+		r = CARETAKER_REFUSE(-EOPNOTSUPP,
+				     "the VM qualifies, but detaching is not implemented yet");
+out:
+	caretaker_log_refusal(kvm, "PREPARE", r);
+	return r.err;
+}
+
+static struct caretaker_refusal caretaker_adopt(struct kvm *kvm, int fd)
+{
+	CLASS(fd, f)(fd);
+
+	if (fd_empty(f))
+		return CARETAKER_REFUSE(-EBADF, "caretaker_fd is not an open file");
+	if (!caretaker_file_is_orphan(fd_file(f)))
+		return CARETAKER_REFUSE(-EINVAL, "caretaker_fd is not a caretaker fd");
+	return CARETAKER_REFUSE(-EOPNOTSUPP, "adopting an orphan is not implemented yet");
+}
+
+/**
+ * caretaker_attach() - KVM_CARETAKER_ATTACH
+ * @kvm: the VM whose fd the ioctl was issued on: the adopter
+ * @argp: user pointer to struct kvm_caretaker_attach
+ *
+ * Context: process context, the adopting VM's VMM; may sleep.
+ * Return: a negative errno; see "PREPARE and ATTACH".
+ */
+long caretaker_attach(struct kvm *kvm, void __user *argp)
+{
+	struct kvm_caretaker_attach a;
+	struct caretaker_refusal r;
+
+	if (copy_from_user(&a, argp, sizeof(a)))
+		return -EFAULT;
+
+	r = caretaker_check_zero(&a.flags, sizeof(a.flags), "flags not zero");
+	if (!r.err)
+		r = caretaker_check_zero(a.reserved, sizeof(a.reserved),
+					 "reserved fields not zero");
+	if (r.err)
+		goto out;
+	if (!READ_ONCE(kvm->caretaker_enabled)) {
+		r = CARETAKER_REFUSE(-EPERM, "the VM did not opt in (KVM_CAP_CARETAKER)");
+		goto out;
+	}
+
+	r = caretaker_adopt(kvm, a.caretaker_fd);
+out:
+	caretaker_log_refusal(kvm, "ATTACH", r);
+	return r.err;
+}
