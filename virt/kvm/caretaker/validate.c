@@ -6,6 +6,7 @@
  * parameters) so that KUnit can drive every branch; the ioctl paths call
  * them with the live masks.
  */
+#include <kunit/visibility.h>
 #include <linux/errno.h>
 #include <linux/string.h>
 

@@ -38,7 +38,7 @@ insmod_refused() {
 
 [ "$(cat /sys/module/module/parameters/sig_enforce)" = Y ] ||
 	fail "module.sig_enforce is not in force"
-modprobe -r caretaker_test caretaker 2>/dev/null
+modprobe -r caretaker_test 2>/dev/null; modprobe -r caretaker 2>/dev/null
 
 insmod_refused unsigned "$dir/caretaker-unsigned.ko" \
 	"Loading of unsigned module is rejected"

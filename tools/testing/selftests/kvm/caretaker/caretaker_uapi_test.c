@@ -28,7 +28,6 @@
 
 #include "kvm_util.h"
 #include "processor.h"
-#include "svm_util.h"
 #include "ucall_common.h"
 
 #define CT_CPU 1	/* a hotpluggable CPU of the test host */
