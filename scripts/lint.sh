@@ -46,7 +46,8 @@ while read -r f; do
 done < <(sort "$CT_BUILD/overlay.list")
 
 for p in $(grep -v '^#' "$CT_TOP/patches/series" 2>/dev/null | awk '{print $1}'); do
-	if msg=$("${CP[@]}" "$CT_TOP/patches/$p" 2>&1) && [ -z "$msg" ]; then
+	ign=$(awk -v p="$p" '$1 == p {print $2}' "$CT_TOP/patches/checkpatch.ignore" | paste -sd,)
+	if msg=$("${CP[@]}" ${ign:+--ignore "$ign"} "$CT_TOP/patches/$p" 2>&1) && [ -z "$msg" ]; then
 		record checkpatch "patches/$p" ok
 	else
 		echo "$msg" | sed 's/^/#   /'

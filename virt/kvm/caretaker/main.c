@@ -106,7 +106,8 @@ static int __init caretaker_init(void)
 		goto err_luo;
 	}
 	pr_info("loaded, live update %s\n",
-		caretaker_luo_available() ? "available" : "not available (booted without liveupdate=on)");
+		caretaker_luo_available() ? "available" :
+		"not available (booted without liveupdate=on)");
 	return 0;
 
 err_luo:

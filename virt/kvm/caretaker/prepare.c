@@ -50,7 +50,7 @@ static struct caretaker_refusal caretaker_check_vma(struct vm_area_struct *vma)
 	if (is_vm_hugetlb_page(vma))
 		return CARETAKER_REFUSE(-EOPNOTSUPP,
 					"a memslot is backed by hugetlb memory, which live update cannot preserve");
-	if (!vma->vm_file || !vma_is_shmem(vma) || !(vma->vm_flags & VM_SHARED))
+	if (!shmem_file(vma->vm_file) || !(vma->vm_flags & VM_SHARED))
 		return CARETAKER_REFUSE(-EOPNOTSUPP,
 					"a memslot is not backed by a shared mapping of a memfd");
 	return CARETAKER_OK;
@@ -143,8 +143,8 @@ static struct caretaker_refusal caretaker_check_prepare_cpus(struct kvm *kvm,
  */
 long caretaker_prepare(struct kvm *kvm, void __user *argp)
 {
-	struct kvm_caretaker_prepare p;
 	u32 *cpus __free(kfree) = NULL;
+	struct kvm_caretaker_prepare p;
 	struct caretaker_refusal r;
 
 	if (copy_from_user(&p, argp, sizeof(p)))

@@ -30,6 +30,7 @@ struct caretaker_refusal caretaker_check_zero(const void *p, size_t len,
 		return CARETAKER_REFUSE(-EINVAL, what);
 	return CARETAKER_OK;
 }
+EXPORT_SYMBOL_IF_KUNIT(caretaker_check_zero);
 
 /**
  * caretaker_check_cpus() - validate the physical CPUs requested by PREPARE
@@ -79,4 +80,3 @@ struct caretaker_refusal caretaker_check_cpus(const u32 *cpus, u32 nr_cpus,
 	return CARETAKER_OK;
 }
 EXPORT_SYMBOL_IF_KUNIT(caretaker_check_cpus);
-EXPORT_SYMBOL_IF_KUNIT(caretaker_check_zero);

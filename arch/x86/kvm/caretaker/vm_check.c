@@ -117,7 +117,7 @@ struct caretaker_refusal caretaker_arch_check_vm(struct kvm *kvm)
 
 	guard(mutex)(&kvm->lock);
 	if (caretaker_vm_has_vfio(kvm))
-		return CARETAKER_REFUSE(-EOPNOTSUPP, "a VFIO device is attached (device assignment)");
+		return CARETAKER_REFUSE(-EOPNOTSUPP, "a VFIO device is attached");
 
 	kvm_for_each_vcpu(i, vcpu, kvm) {
 		r = caretaker_check_vcpu(vcpu);

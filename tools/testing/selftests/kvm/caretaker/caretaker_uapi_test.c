@@ -74,19 +74,17 @@ static int prepare(struct kvm_vm *vm, const __u32 *cpus, __u32 nr)
 	return __vm_ioctl(vm, KVM_CARETAKER_PREPARE, &p);
 }
 
+static void __expect_refused(int r, const char *call, int err, const char *why)
+{
+	TEST_ASSERT(r == -1 && errno == err,
+		    "%s: expected errno %d (%s), got %d errno %d (%s)",
+		    call, err, strerror(err), r, errno, strerror(errno));
+	TEST_ASSERT(kmsg_has(why), "%s: no '%s' in the kernel log", call, why);
+}
+
 /* A call must fail with @err, and the kernel must have logged @why. */
-#define EXPECT_REFUSED(call, err, why)						\
-do {										\
-	int __r;								\
-										\
-	kmsg_mark();								\
-	__r = (call);								\
-	TEST_ASSERT(__r == -1 && errno == (err),				\
-		    "%s: expected errno %d (%s), got %d errno %d (%s)",		\
-		    #call, err, strerror(err), __r, errno, strerror(errno));	\
-	TEST_ASSERT(kmsg_has(why), "%s: no '%s' in the kernel log", #call,	\
-		    why);							\
-} while (0)
+#define EXPECT_REFUSED(call, err, why) \
+	__expect_refused((kmsg_mark(), (call)), #call, err, why)
 
 /* ---- VMs ---- */
 
@@ -240,7 +238,8 @@ static void test_prepare_args(void)
 	p.cpus = 8;	/* unmapped */
 	TEST_ASSERT(__vm_ioctl(vm, KVM_CARETAKER_PREPARE, &p) == -1 && errno == EFAULT,
 		    "bad cpus pointer: errno %d", errno);
-	TEST_ASSERT(__vm_ioctl(vm, KVM_CARETAKER_PREPARE, (void *)8) == -1 &&
+	TEST_ASSERT(__vm_ioctl(vm, KVM_CARETAKER_PREPARE,
+			       (struct kvm_caretaker_prepare *)8) == -1 &&
 		    errno == EFAULT, "bad argument pointer: errno %d", errno);
 	kvm_vm_free(vm);
 }
@@ -564,11 +563,14 @@ static const struct {
 
 int main(int argc, char *argv[])
 {
-	int i, status;
+	int i, status, planned = 0;
 	pid_t pid;
 
+	/* With an argument, run only the case of that name. */
+	for (i = 0; i < ARRAY_SIZE(cases); i++)
+		planned += argc < 2 || !strcmp(argv[1], cases[i].name);
 	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(cases));
+	ksft_set_plan(planned);
 	/* Loaded for the cases; feature_mask unloads and reloads it. */
 	TEST_ASSERT(!system("modprobe caretaker"), "modprobe caretaker");
 
