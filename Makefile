@@ -8,28 +8,28 @@
 all: kernel
 
 kernel:
-	scripts/build-kernel.sh
+	bash scripts/build-kernel.sh
 
 testhost: kernel
-	scripts/build-testhost.sh
+	bash scripts/build-testhost.sh
 
 # Boot the test host once and print its report.
 run: testhost
-	scripts/run-testhost.sh build/testhost/serial.log
-	scripts/report.py parse --plan build/testhost/plan \
+	bash scripts/run-testhost.sh build/testhost/serial.log
+	python3 scripts/report.py parse --plan build/testhost/plan \
 		--kunit tests/kunit.list build/testhost/serial.log
 
 check:
-	scripts/check.sh
+	bash scripts/check.sh
 
 # The work as a git format-patch series on top of the pinned upstream.
 series:
-	scripts/make-series.sh
+	bash scripts/make-series.sh
 
 # Run every upstream x86 KVM selftest on the vanilla kernel, N times, to
 # choose the regression suite (tests/kvm-regression.list).
 survey:
-	scripts/survey-kvm.sh
+	bash scripts/survey-kvm.sh
 
 clean:
 	rm -rf build/obj build/testhost build/selftests build/results
