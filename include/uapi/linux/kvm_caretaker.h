@@ -25,7 +25,10 @@
 #define KVM_CARETAKER_FEAT_IOCTLS	(1 << 0)
 /* KVM_CARETAKER_DETACH/ATTACH carry a guest across a VMM restart. */
 #define KVM_CARETAKER_FEAT_VMM_RESTART	(1 << 1)
-/* LUO is enabled: a caretaker fd can be put into a live update session. */
+/*
+ * Live update is enabled and caretaker.ko's LUO file handler is registered.
+ * Whether an orphan survives a kexec is KVM_CARETAKER_FEAT_KEXEC.
+ */
 #define KVM_CARETAKER_FEAT_LUO		(1 << 2)
 /* ... and the orphan survives a kexec into the next kernel. */
 #define KVM_CARETAKER_FEAT_KEXEC	(1 << 3)

@@ -104,6 +104,7 @@ void caretaker_luo_exit(void)
 /**
  * caretaker_luo_available() - can caretaker fds go into a LUO session?
  *
+ * Context: any context.
  * Return: true if the file handler is registered.
  */
 bool caretaker_luo_available(void)

@@ -96,6 +96,9 @@ static int __init caretaker_init(void)
 {
 	int err;
 
+	err = caretaker_arch_init();
+	if (err)
+		return err;
 	err = caretaker_luo_init();
 	if (err)
 		return err;

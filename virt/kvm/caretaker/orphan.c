@@ -20,8 +20,9 @@
  * module, so the module cannot be unloaded while one exists.
  *
  * KVM_CARETAKER_PREPARE does not create caretaker fds yet: it validates
- * its request and then fails with -EOPNOTSUPP.  The ioctls on the fd
- * validate their argument and fail with -EOPNOTSUPP likewise.
+ * its request and then fails with -EOPNOTSUPP.  On the fd, DETACH and
+ * ABORT validate their argument and fail with -EOPNOTSUPP likewise, and
+ * GET_STATUS is not implemented (-ENOTTY).
  */
 
 static long caretaker_orphan_ioctl(struct file *file, unsigned int ioctl,
@@ -59,6 +60,7 @@ static const struct file_operations caretaker_orphan_fops = {
  * caretaker_file_is_orphan() - is @file a caretaker fd?
  * @file: any file
  *
+ * Context: any context.
  * Return: true if @file was created by this module as a caretaker fd.
  */
 bool caretaker_file_is_orphan(struct file *file)

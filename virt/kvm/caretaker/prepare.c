@@ -28,12 +28,17 @@
  * 3. the VM opted in with KVM_CAP_CARETAKER (-EPERM);
  * 4. the VM type: no confidential or protected VMs yet (-EOPNOTSUPP);
  * 5. the physical CPU set: one per vCPU, each in range, online, given
- *    once and hotpluggable (never the boot CPU) (-EINVAL);
+ *    once and hotpluggable (never the boot CPU) (-EINVAL); -EBUSY while a
+ *    vCPU is being created;
  * 6. every memslot is backed by a shared mapping of a memfd (shmem, not
  *    hugetlb, which LUO cannot preserve) and none is a guest_memfd slot
  *    (-EOPNOTSUPP);
  * 7. the architecture's checks of the VM's and the vCPUs' state (see
  *    "what PREPARE refuses on x86").
+ *
+ * Each of these refusals is logged, ratelimited, with its reason.  An
+ * argument that cannot be read gives -EFAULT and an allocation failure
+ * -ENOMEM, without a log line.
  *
  * Taking the CPUs, pinning memory and building the runtime's page tables
  * are not implemented yet: a request that passes every check fails with
@@ -50,7 +55,13 @@ static struct caretaker_refusal caretaker_check_vma(struct vm_area_struct *vma)
 	if (is_vm_hugetlb_page(vma))
 		return CARETAKER_REFUSE(-EOPNOTSUPP,
 					"a memslot is backed by hugetlb memory, which live update cannot preserve");
-	if (!shmem_file(vma->vm_file) || !(vma->vm_flags & VM_SHARED))
+	/*
+	 * The rule of LUO's memfd handler (memfd_luo_can_preserve()): an
+	 * unlinked shmem file, mapped shared so that the orphan and a new
+	 * VMM see the same pages.
+	 */
+	if (!vma->vm_file || !shmem_file(vma->vm_file) ||
+	    file_inode(vma->vm_file)->i_nlink || !(vma->vm_flags & VM_SHARED))
 		return CARETAKER_REFUSE(-EOPNOTSUPP,
 					"a memslot is not backed by a shared mapping of a memfd");
 	return CARETAKER_OK;
@@ -165,6 +176,9 @@ long caretaker_prepare(struct kvm *kvm, void __user *argp)
 		r = CARETAKER_REFUSE(-EPERM, "the VM did not opt in (KVM_CAP_CARETAKER)");
 		goto out;
 	}
+	r = caretaker_arch_check_vm_type(kvm);
+	if (r.err)
+		goto out;
 	if (p.nr_cpus > KVM_MAX_VCPUS) {
 		r = CARETAKER_REFUSE(-EINVAL, "more physical CPUs than vCPUs");
 		goto out;
@@ -178,9 +192,7 @@ long caretaker_prepare(struct kvm *kvm, void __user *argp)
 		return err;
 	}
 
-	r = caretaker_arch_check_vm_type(kvm);
-	if (!r.err)
-		r = caretaker_check_prepare_cpus(kvm, cpus, p.nr_cpus);
+	r = caretaker_check_prepare_cpus(kvm, cpus, p.nr_cpus);
 	if (!r.err)
 		r = caretaker_check_memslots(kvm);
 	if (!r.err)

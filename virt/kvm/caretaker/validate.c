@@ -21,6 +21,7 @@
  * Every uAPI struct ends in fields that must be zero, so that they can be
  * given a meaning later without breaking old binaries.
  *
+ * Context: any context.
  * Return: CARETAKER_OK, or -EINVAL with @what as the reason.
  */
 struct caretaker_refusal caretaker_check_zero(const void *p, size_t len,
@@ -46,6 +47,7 @@ EXPORT_SYMBOL_IF_KUNIT(caretaker_check_zero);
  * is not hotpluggable (the boot CPU on x86) could never be handed back
  * from the parked state.
  *
+ * Context: any context; the caller keeps @online and @hotpluggable stable.
  * Return: CARETAKER_OK, or -EINVAL and the first reason found.
  */
 struct caretaker_refusal caretaker_check_cpus(const u32 *cpus, u32 nr_cpus,

@@ -66,35 +66,33 @@ KUNIT_ARRAY_PARAM(cpus, cpus_cases, cpus_case_desc);
 
 static void caretaker_check_cpus_test(struct kunit *test)
 {
+	cpumask_var_t online_mask __free(free_cpumask_var) = CPUMASK_VAR_NULL;
+	cpumask_var_t seen_mask __free(free_cpumask_var) = CPUMASK_VAR_NULL;
+	cpumask_var_t hot_mask __free(free_cpumask_var) = CPUMASK_VAR_NULL;
 	const struct cpus_case *c = test->param_value;
-	cpumask_var_t online, hot, seen;
 	struct caretaker_refusal r;
 	int cpu;
 
 	if (nr_cpu_ids < FAKE_NR_CPU_IDS)
 		kunit_skip(test, "needs nr_cpu_ids >= %d", FAKE_NR_CPU_IDS);
 
-	KUNIT_ASSERT_TRUE(test, zalloc_cpumask_var(&online, GFP_KERNEL));
-	KUNIT_ASSERT_TRUE(test, zalloc_cpumask_var(&hot, GFP_KERNEL));
-	KUNIT_ASSERT_TRUE(test, zalloc_cpumask_var(&seen, GFP_KERNEL));
+	KUNIT_ASSERT_TRUE(test, zalloc_cpumask_var(&online_mask, GFP_KERNEL));
+	KUNIT_ASSERT_TRUE(test, zalloc_cpumask_var(&hot_mask, GFP_KERNEL));
+	KUNIT_ASSERT_TRUE(test, zalloc_cpumask_var(&seen_mask, GFP_KERNEL));
 	for (cpu = 0; cpu < FAKE_NR_CPU_IDS; cpu++) {
 		if (c->online & BIT(cpu))
-			cpumask_set_cpu(cpu, online);
+			cpumask_set_cpu(cpu, online_mask);
 		if (c->hot & BIT(cpu))
-			cpumask_set_cpu(cpu, hot);
+			cpumask_set_cpu(cpu, hot_mask);
 	}
 
 	r = caretaker_check_cpus(c->cpus, c->nr_cpus, c->nr_vcpus,
-				 FAKE_NR_CPU_IDS, online, hot, seen);
+				 FAKE_NR_CPU_IDS, online_mask, hot_mask, seen_mask);
 	KUNIT_EXPECT_EQ(test, r.err, c->err);
 	if (c->why)
 		KUNIT_EXPECT_STREQ(test, r.why, c->why);
 	else
 		KUNIT_EXPECT_NULL(test, r.why);
-
-	free_cpumask_var(online);
-	free_cpumask_var(hot);
-	free_cpumask_var(seen);
 }
 
 static void caretaker_check_zero_test(struct kunit *test)

@@ -47,8 +47,8 @@ static inline unsigned int caretaker_apic_timer_divisor(u32 tdcr)
  * @divisor: decoded divide configuration, see caretaker_apic_timer_divisor()
  * @bus_cycle_ns: the VM's APIC bus cycle in ns (KVM_CAP_X86_APIC_BUS_CYCLES_NS)
  *
- * Cannot overflow: 2^32 * 2^7 * bus_cycle_ns stays below 2^64 for any
- * bus cycle shorter than 2^25 ns.  Longer cycles are refused at PREPARE.
+ * Cannot overflow: KVM_CAP_X86_APIC_BUS_CYCLES_NS refuses any bus cycle
+ * for which U32_MAX * 128 * bus_cycle_ns would not fit in 64 bits.
  *
  * Return: the period in nanoseconds.
  */
@@ -67,7 +67,9 @@ static inline u64 caretaker_apic_count_to_ns(u32 count, unsigned int divisor,
  * The multiplier is rounded up so that caretaker_convert_up() never
  * under-estimates.  Runs in the kernel only (it divides).
  *
- * Return: 0, or -EINVAL if @from_khz is zero or the ratio does not fit.
+ * Any ratio fits: @to_khz << 32 cannot overflow 64 bits.
+ *
+ * Return: 0, or -EINVAL if @from_khz is zero.
  */
 static inline int caretaker_mult_shift(u32 from_khz, u32 to_khz, u64 *mult)
 {

@@ -2,6 +2,8 @@
 /*
  * x86 checks of VM features the caretaker cannot carry.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/kvm_host.h>
 #include <asm/perf_event.h>
 
@@ -22,7 +24,8 @@
  * TDX, KVM_X86_SW_PROTECTED_VM): its state cannot be read, and taking it
  * over needs the firmware's or the TDX module's help (see caretaker.rst);
  * APICv/AVIC active; a VFIO device attached (device assignment); a TSC
- * scaling ratio other than the default; a dirty ring.
+ * scaling ratio other than the default; a dirty ring.  These are checked
+ * first, so -EBUSY means that a retry can succeed.
  *
  * -EBUSY: nested virtualization in use (EFER.SVME set in a vCPU); guest
  * debugging (KVM_SET_GUEST_DEBUG); dirty logging on a memslot; a vCPU in
@@ -60,23 +63,42 @@ static bool caretaker_pmu_in_use(struct kvm_vcpu *vcpu)
 	return false;
 }
 
-static struct caretaker_refusal caretaker_check_vcpu(struct kvm_vcpu *vcpu)
+/*
+ * The vCPUs may be running: these reads are racy by design and only
+ * decide whether PREPARE is worth doing.  DETACH checks again with every
+ * vCPU stopped and its mutex held.
+ */
+static struct caretaker_refusal caretaker_check_vcpu_fixed(struct kvm_vcpu *vcpu)
 {
-	if (vcpu->arch.efer & EFER_SVME)
+	/* Racy, see above; KVM_SET_TSC_KHZ is rare. */
+	u64 ratio = data_race(vcpu->arch.tsc_scaling_ratio);
+
+	if (ratio != kvm_caps.default_tsc_scaling_ratio)
+		return CARETAKER_REFUSE(-EOPNOTSUPP, "TSC scaling ratio is not the default");
+	return CARETAKER_OK;
+}
+
+static struct caretaker_refusal caretaker_check_vcpu_state(struct kvm_vcpu *vcpu)
+{
+	/* Racy snapshots of a possibly running vCPU, see above. */
+	u64 efer = data_race(vcpu->arch.efer);
+	/* On SVM no CR4 bit is guest-owned: arch.cr4 is current. */
+	unsigned long cr4 = data_race(vcpu->arch.cr4);
+	/* The counters' enable bits, racy likewise. */
+	bool pmu = data_race(caretaker_pmu_in_use(vcpu));
+
+	if ((efer & EFER_SVME) || is_guest_mode(vcpu))
 		return CARETAKER_REFUSE(-EBUSY, "nested virtualization in use (EFER.SVME)");
-	if (vcpu->guest_debug)
+	if (READ_ONCE(vcpu->guest_debug))
 		return CARETAKER_REFUSE(-EBUSY, "guest debugging enabled (KVM_SET_GUEST_DEBUG)");
 	if (is_smm(vcpu))
 		return CARETAKER_REFUSE(-EBUSY, "a vCPU is in SMM");
 	if (READ_ONCE(vcpu->arch.complete_userspace_io))
 		return CARETAKER_REFUSE(-EBUSY, "an exit is waiting for userspace to complete it");
-	if (caretaker_pmu_in_use(vcpu))
+	if (pmu)
 		return CARETAKER_REFUSE(-EBUSY, "guest PMU counters enabled");
-	/* CR4.CET is never guest-owned, so arch.cr4 is current. */
-	if (vcpu->arch.cr4 & X86_CR4_CET)
+	if (cr4 & X86_CR4_CET)
 		return CARETAKER_REFUSE(-EBUSY, "guest CET enabled");
-	if (vcpu->arch.tsc_scaling_ratio != kvm_caps.default_tsc_scaling_ratio)
-		return CARETAKER_REFUSE(-EOPNOTSUPP, "TSC scaling ratio is not the default");
 	return CARETAKER_OK;
 }
 
@@ -96,6 +118,26 @@ struct caretaker_refusal caretaker_arch_check_vm_type(struct kvm *kvm)
 }
 
 /**
+ * caretaker_arch_init() - check that the host can run the caretaker runtime
+ *
+ * The runtime is an SVM hypervisor loop: on any other host the module
+ * refuses to load rather than validate VMs it could never carry.
+ *
+ * Context: module init.
+ * Return: 0, or -ENODEV if the host does not run AMD SVM.
+ */
+int caretaker_arch_init(void)
+{
+	if (!cpu_feature_enabled(X86_FEATURE_SVM) ||
+	    (boot_cpu_data.x86_vendor != X86_VENDOR_AMD &&
+	     boot_cpu_data.x86_vendor != X86_VENDOR_HYGON)) {
+		pr_err("the runtime needs AMD SVM, which this host lacks\n");
+		return -ENODEV;
+	}
+	return 0;
+}
+
+/**
  * caretaker_arch_check_vm() - refuse VM features the runtime cannot carry
  * @kvm: the VM
  *
@@ -108,19 +150,25 @@ struct caretaker_refusal caretaker_arch_check_vm(struct kvm *kvm)
 	unsigned long i;
 	struct caretaker_refusal r;
 
+	/* Permanent properties first: -EBUSY must mean a retry can work. */
 	if (kvm_apicv_activated(kvm))
 		return CARETAKER_REFUSE(-EOPNOTSUPP, "APICv/AVIC is active");
 	if (kvm->dirty_ring_size)
 		return CARETAKER_REFUSE(-EOPNOTSUPP, "the VM uses a dirty ring");
-	if (atomic_read(&kvm->nr_memslots_dirty_logging))
-		return CARETAKER_REFUSE(-EBUSY, "dirty logging is enabled on a memslot");
 
 	guard(mutex)(&kvm->lock);
 	if (caretaker_vm_has_vfio(kvm))
 		return CARETAKER_REFUSE(-EOPNOTSUPP, "a VFIO device is attached");
-
 	kvm_for_each_vcpu(i, vcpu, kvm) {
-		r = caretaker_check_vcpu(vcpu);
+		r = caretaker_check_vcpu_fixed(vcpu);
+		if (r.err)
+			return r;
+	}
+
+	if (atomic_read(&kvm->nr_memslots_dirty_logging))
+		return CARETAKER_REFUSE(-EBUSY, "dirty logging is enabled on a memslot");
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		r = caretaker_check_vcpu_state(vcpu);
 		if (r.err)
 			return r;
 	}

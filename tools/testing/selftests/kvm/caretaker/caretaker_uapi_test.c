@@ -324,6 +324,43 @@ static void test_anonymous_memory(void)
 	kvm_vm_free(vm);
 }
 
+/*
+ * A file on tmpfs is shmem too, but it has a name: LUO's memfd handler
+ * preserves only unlinked shmem files, so PREPARE must refuse it.
+ */
+static void test_linked_shmem_memory(void)
+{
+	const size_t size = 16 * getpagesize();
+	struct kvm_userspace_memory_region r;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	void *mem;
+	int fd;
+
+	fd = open("/tmp/caretaker-linked", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	TEST_ASSERT(fd >= 0, "open /tmp/caretaker-linked");
+	TEST_ASSERT(!ftruncate(fd, size), "ftruncate");
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	TEST_ASSERT(mem != MAP_FAILED, "mmap");
+
+	vm = ct_good_vm(&vcpu, NULL);
+	r = (struct kvm_userspace_memory_region) {
+		.slot = 10,
+		.guest_phys_addr = 1ULL << 32,
+		.memory_size = size,
+		.userspace_addr = (unsigned long)mem,
+	};
+	vm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r);
+	EXPECT_REFUSED(prepare(vm, one_cpu, 1), EOPNOTSUPP,
+		       "not backed by a shared mapping of a memfd");
+
+	/* Unlinked, the same file is what LUO preserves: it qualifies. */
+	TEST_ASSERT(!unlink("/tmp/caretaker-linked"), "unlink");
+	EXPECT_REFUSED(prepare(vm, one_cpu, 1), EOPNOTSUPP, QUALIFIES);
+	kvm_vm_free(vm);
+	close(fd);
+}
+
 static int free_hugepages(void)
 {
 	char line[128];
@@ -549,6 +586,7 @@ static const struct {
 	{ "not_opted_in", test_not_opted_in },
 	{ "cpus", test_cpus },
 	{ "anonymous_memory", test_anonymous_memory },
+	{ "linked_shmem_memory", test_linked_shmem_memory },
 	{ "hugetlb_memory", test_hugetlb_memory },
 	{ "dirty_logging", test_dirty_logging },
 	{ "dirty_ring", test_dirty_ring },
