@@ -5,7 +5,8 @@
 #   1. install host packages (Debian, private lists)
 #   2. the harness's own tests (canned serial logs must fail, by name)
 #   3. fetch, patch, configure and build the kernel
-#   4. checkpatch --strict and sparse on every new kernel file
+#   4. checkpatch --strict and sparse on every new kernel file, and
+#      checkpatch on the series exported as git format-patch
 #   5. build the selftests and the test host's initramfs
 #   6. boot the test host: regression suite, LUO across kexec, KUnit
 # Results of every step go to build/results/*.json; the last lines are
@@ -42,6 +43,7 @@ step install-deps "$CT_TOP/scripts/install-deps.sh"
 stage "harness self-tests"
 "$CT_TOP/scripts/test-harness.sh" "$R/harness.json" || true
 step build-kernel "$CT_TOP/scripts/build-kernel.sh"
+step export-series "$CT_TOP/scripts/make-series.sh"
 stage "checkpatch --strict and sparse"
 "$CT_TOP/scripts/lint.sh" "$R/lint.json" || true
 step build-testhost "$CT_TOP/scripts/build-testhost.sh"

@@ -13,7 +13,7 @@
 
 BUILD_PKGS="build-essential flex bison bc cpio kmod libelf-dev libssl-dev
 	busybox-static ccache dwarves rsync python3 perl xz-utils
-	zstd git"
+	zstd git python3-ply python3-git"
 QEMU_MIN=10
 
 need=

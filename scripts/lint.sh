@@ -11,6 +11,9 @@
 
 out=${1:-}
 REPORT=$CT_TOP/scripts/report.py
+# checkpatch runs scripts/spdxcheck.py with the first python3 in PATH: use
+# Debian's, which has python3-ply and python3-git.
+export PATH=/usr/bin:$PATH
 CP=("$CT_SRC/scripts/checkpatch.pl" --strict --no-summary --quiet
 	--show-types --root="$CT_SRC")
 [ -x "$CT_SRC/scripts/checkpatch.pl" ] || die "no kernel tree: run scripts/build-kernel.sh first"
@@ -45,14 +48,35 @@ while read -r f; do
 	fi
 done < <(sort "$CT_BUILD/overlay.list")
 
-for p in $(grep -v '^#' "$CT_TOP/patches/series" 2>/dev/null | awk '{print $1}'); do
-	ign=$(awk -v p="$p" '$1 == p {print $2}' "$CT_TOP/patches/checkpatch.ignore" | paste -sd,)
-	if msg=$("${CP[@]}" ${ign:+--ignore "$ign"} "$CT_TOP/patches/$p" 2>&1) && [ -z "$msg" ]; then
-		record checkpatch "patches/$p" ok
+# ignores PATCH: the checkpatch types patches/checkpatch.ignore waives for
+# the patch whose name starts with PATCH's four-digit number.
+ignores() {
+	local n
+	n=$(basename "$1" | cut -c1-4)
+	awk -v n="$n" '$1 == n {print $2}' "$CT_TOP/patches/checkpatch.ignore" | paste -sd,
+}
+
+# checkpatch_patch GROUP FILE [ROOT]: ROOT is the tree the patch applies
+# to; spdxcheck.py, which checkpatch runs on new files, wants a git tree.
+checkpatch_patch() {
+	local ign msg
+	ign=$(ignores "$2")
+	if msg=$("${CP[@]}" ${3:+--root="$3"} ${ign:+--ignore "$ign"} "$2" 2>&1) &&
+		[ -z "$msg" ]; then
+		record "$1" "$(basename "$2")" ok
 	else
 		echo "$msg" | sed 's/^/#   /'
-		record checkpatch "patches/$p" "$(echo "$msg" | grep -m1 -E '^(ERROR|WARNING|CHECK)' || echo "$msg" | head -1)"
+		record "$1" "$(basename "$2")" "$(echo "$msg" | grep -m1 -E '^(ERROR|WARNING|CHECK)' || echo "$msg" | head -1)"
 	fi
+}
+
+# The edits to upstream files, as kept in patches/ ...
+for p in $(grep -v '^#' "$CT_TOP/patches/series" 2>/dev/null | awk '{print $1}'); do
+	checkpatch_patch checkpatch "$CT_TOP/patches/$p"
+done
+# ... and the whole series as it would be posted (make series), when made.
+for p in "$CT_BUILD"/series/[0-9][0-9][0-9][1-9]-*.patch; do
+	[ -f "$p" ] && checkpatch_patch checkpatch-series "$p" "$CT_BUILD/series-git"
 done
 
 # sparse: rebuild our directories with C=2 and fail on any warning.

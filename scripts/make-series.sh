@@ -17,10 +17,11 @@ timed "import pristine linux-source $ver" \
 	cp -a "$CT_BUILD/linux-pristine" "$G"
 rm -f "$G/.ct-version"
 export GIT_AUTHOR_DATE="2026-01-01T00:00:00Z" GIT_COMMITTER_DATE="2026-01-01T00:00:00Z"
+# Debian's tarball ignores its whole top level in .gitignore: add with -f.
 git -C "$G" init -q
 git -C "$G" config user.name "Caretaker developers"
 git -C "$G" config user.email caretaker-dev@lists.example.org
-git -C "$G" add -A >/dev/null
+git -C "$G" add -f -A . >/dev/null
 git -C "$G" commit -qm "Linux $ver (Debian linux-source-$CT_KVER_PIN)"
 base=$(git -C "$G" rev-parse HEAD)
 
@@ -38,7 +39,7 @@ while read -r p files; do
 			echo "$x" >>"$claimed"
 		done
 	done
-	git -C "$G" add -A
+	git -C "$G" add -f -A .
 	git -C "$G" commit -q --amend --no-edit
 done < <(grep -v '^#' "$CT_TOP/patches/series")
 

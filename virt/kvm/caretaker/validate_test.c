@@ -25,7 +25,7 @@ struct cpus_case {
 	u32 nr_cpus;
 	u32 nr_vcpus;
 	unsigned long online;
-	unsigned long hot;
+	unsigned long hotpluggable;
 	int err;
 	const char *why;
 };
@@ -66,28 +66,30 @@ KUNIT_ARRAY_PARAM(cpus, cpus_cases, cpus_case_desc);
 
 static void caretaker_check_cpus_test(struct kunit *test)
 {
-	cpumask_var_t online_mask __free(free_cpumask_var) = CPUMASK_VAR_NULL;
-	cpumask_var_t seen_mask __free(free_cpumask_var) = CPUMASK_VAR_NULL;
-	cpumask_var_t hot_mask __free(free_cpumask_var) = CPUMASK_VAR_NULL;
 	const struct cpus_case *c = test->param_value;
+	struct cpumask *online, *hotpluggable, *seen;
 	struct caretaker_refusal r;
 	int cpu;
 
 	if (nr_cpu_ids < FAKE_NR_CPU_IDS)
 		kunit_skip(test, "needs nr_cpu_ids >= %d", FAKE_NR_CPU_IDS);
 
-	KUNIT_ASSERT_TRUE(test, zalloc_cpumask_var(&online_mask, GFP_KERNEL));
-	KUNIT_ASSERT_TRUE(test, zalloc_cpumask_var(&hot_mask, GFP_KERNEL));
-	KUNIT_ASSERT_TRUE(test, zalloc_cpumask_var(&seen_mask, GFP_KERNEL));
+	/* Freed by KUnit when the case ends, whatever its outcome. */
+	online = kunit_kzalloc(test, cpumask_size(), GFP_KERNEL);
+	hotpluggable = kunit_kzalloc(test, cpumask_size(), GFP_KERNEL);
+	seen = kunit_kzalloc(test, cpumask_size(), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, online);
+	KUNIT_ASSERT_NOT_NULL(test, hotpluggable);
+	KUNIT_ASSERT_NOT_NULL(test, seen);
 	for (cpu = 0; cpu < FAKE_NR_CPU_IDS; cpu++) {
 		if (c->online & BIT(cpu))
-			cpumask_set_cpu(cpu, online_mask);
-		if (c->hot & BIT(cpu))
-			cpumask_set_cpu(cpu, hot_mask);
+			cpumask_set_cpu(cpu, online);
+		if (c->hotpluggable & BIT(cpu))
+			cpumask_set_cpu(cpu, hotpluggable);
 	}
 
 	r = caretaker_check_cpus(c->cpus, c->nr_cpus, c->nr_vcpus,
-				 FAKE_NR_CPU_IDS, online_mask, hot_mask, seen_mask);
+				 FAKE_NR_CPU_IDS, online, hotpluggable, seen);
 	KUNIT_EXPECT_EQ(test, r.err, c->err);
 	if (c->why)
 		KUNIT_EXPECT_STREQ(test, r.why, c->why);
