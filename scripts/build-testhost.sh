@@ -83,7 +83,9 @@ done
 # signed with a key the kernel does not know.
 if $with_caretaker; then
 install -D -m755 "$ST/kvm/caretaker/caretaker_uapi_test" "$ROOT/tests/kvm/caretaker/caretaker_uapi_test"
-install -m755 "$CT_SRC/tools/testing/selftests/kvm/caretaker/caretaker_signing.sh" "$ROOT/tests/kvm/caretaker/"
+install -m755 "$CT_SRC/tools/testing/selftests/kvm/caretaker/caretaker_signing.sh" \
+	"$CT_SRC/tools/testing/selftests/kvm/caretaker/caretaker_kmemleak.sh" \
+	"$ROOT/tests/kvm/caretaker/"
 ko=$(find "$CT_BUILD/modules" -name caretaker.ko | head -1)
 [ -n "$ko" ] || die "caretaker.ko is not among the installed modules"
 tail -c 28 "$ko" | grep -q "Module signature appended" || die "$ko is not signed"
