@@ -29,6 +29,8 @@ struct caretaker_refusal {
 /* validate.c: pure checks, KUnit-tested. */
 struct caretaker_refusal caretaker_check_zero(const void *p, size_t len,
 					      const char *what);
+struct caretaker_refusal caretaker_check_args(u32 flags, const void *reserved,
+					      size_t len);
 struct caretaker_refusal caretaker_check_cpus(const u32 *cpus, u32 nr_cpus,
 					      u32 nr_vcpus,
 					      unsigned int nr_cpu_ids,

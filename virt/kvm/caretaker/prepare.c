@@ -50,6 +50,13 @@
  * caretaker fd is the permission to adopt: no capability is needed.
  */
 
+static struct caretaker_refusal caretaker_check_opt_in(struct kvm *kvm)
+{
+	if (!READ_ONCE(kvm->caretaker_enabled))
+		return CARETAKER_REFUSE(-EPERM, "the VM did not opt in (KVM_CAP_CARETAKER)");
+	return CARETAKER_OK;
+}
+
 static struct caretaker_refusal caretaker_check_vma(struct vm_area_struct *vma)
 {
 	if (is_vm_hugetlb_page(vma))
@@ -161,10 +168,7 @@ long caretaker_prepare(struct kvm *kvm, void __user *argp)
 	if (copy_from_user(&p, argp, sizeof(p)))
 		return -EFAULT;
 
-	r = caretaker_check_zero(&p.flags, sizeof(p.flags), "flags not zero");
-	if (!r.err)
-		r = caretaker_check_zero(p.reserved, sizeof(p.reserved),
-					 "reserved fields not zero");
+	r = caretaker_check_args(p.flags, p.reserved, sizeof(p.reserved));
 	if (r.err)
 		goto out;
 	if (!capable(CAP_SYS_ADMIN)) {
@@ -172,10 +176,9 @@ long caretaker_prepare(struct kvm *kvm, void __user *argp)
 				     "CAP_SYS_ADMIN is required: PREPARE takes physical CPUs from the host");
 		goto out;
 	}
-	if (!READ_ONCE(kvm->caretaker_enabled)) {
-		r = CARETAKER_REFUSE(-EPERM, "the VM did not opt in (KVM_CAP_CARETAKER)");
+	r = caretaker_check_opt_in(kvm);
+	if (r.err)
 		goto out;
-	}
 	r = caretaker_arch_check_vm_type(kvm);
 	if (r.err)
 		goto out;
@@ -232,19 +235,11 @@ long caretaker_attach(struct kvm *kvm, void __user *argp)
 	if (copy_from_user(&a, argp, sizeof(a)))
 		return -EFAULT;
 
-	r = caretaker_check_zero(&a.flags, sizeof(a.flags), "flags not zero");
+	r = caretaker_check_args(a.flags, a.reserved, sizeof(a.reserved));
 	if (!r.err)
-		r = caretaker_check_zero(a.reserved, sizeof(a.reserved),
-					 "reserved fields not zero");
-	if (r.err)
-		goto out;
-	if (!READ_ONCE(kvm->caretaker_enabled)) {
-		r = CARETAKER_REFUSE(-EPERM, "the VM did not opt in (KVM_CAP_CARETAKER)");
-		goto out;
-	}
-
-	r = caretaker_adopt(kvm, a.caretaker_fd);
-out:
+		r = caretaker_check_opt_in(kvm);
+	if (!r.err)
+		r = caretaker_adopt(kvm, a.caretaker_fd);
 	caretaker_log_refusal(kvm, "ATTACH", r);
 	return r.err;
 }

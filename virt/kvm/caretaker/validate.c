@@ -34,6 +34,24 @@ struct caretaker_refusal caretaker_check_zero(const void *p, size_t len,
 EXPORT_SYMBOL_IF_KUNIT(caretaker_check_zero);
 
 /**
+ * caretaker_check_args() - check the flags and reserved fields of a request
+ * @flags: the request's flags; none is defined yet
+ * @reserved: the request's reserved fields
+ * @len: their size in bytes
+ *
+ * Context: any context.
+ * Return: CARETAKER_OK, or -EINVAL naming the field that is not zero.
+ */
+struct caretaker_refusal caretaker_check_args(u32 flags, const void *reserved,
+					      size_t len)
+{
+	if (flags)
+		return CARETAKER_REFUSE(-EINVAL, "flags not zero");
+	return caretaker_check_zero(reserved, len, "reserved fields not zero");
+}
+EXPORT_SYMBOL_IF_KUNIT(caretaker_check_args);
+
+/**
  * caretaker_check_cpus() - validate the physical CPUs requested by PREPARE
  * @cpus: the CPU numbers, entry i for the vCPU with index i
  * @nr_cpus: entries in @cpus

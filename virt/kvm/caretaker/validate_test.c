@@ -120,6 +120,30 @@ static void caretaker_check_zero_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, r.err, 0);
 }
 
+static void caretaker_check_args_test(struct kunit *test)
+{
+	struct kvm_caretaker_attach a = { };
+	struct caretaker_refusal r;
+
+	r = caretaker_check_args(a.flags, a.reserved, sizeof(a.reserved));
+	KUNIT_EXPECT_EQ(test, r.err, 0);
+
+	a.flags = 0x80000000;
+	r = caretaker_check_args(a.flags, a.reserved, sizeof(a.reserved));
+	KUNIT_EXPECT_EQ(test, r.err, -EINVAL);
+	KUNIT_EXPECT_STREQ(test, r.why, "flags not zero");
+
+	/* Flags are reported first. */
+	a.reserved[2] = 1;
+	r = caretaker_check_args(a.flags, a.reserved, sizeof(a.reserved));
+	KUNIT_EXPECT_STREQ(test, r.why, "flags not zero");
+
+	a.flags = 0;
+	r = caretaker_check_args(a.flags, a.reserved, sizeof(a.reserved));
+	KUNIT_EXPECT_EQ(test, r.err, -EINVAL);
+	KUNIT_EXPECT_STREQ(test, r.why, "reserved fields not zero");
+}
+
 /* The uAPI is 64-bit clean: the same layout for 32- and 64-bit callers. */
 static void caretaker_uapi_layout_test(struct kunit *test)
 {
@@ -133,6 +157,7 @@ static void caretaker_uapi_layout_test(struct kunit *test)
 static struct kunit_case caretaker_validate_test_cases[] = {
 	KUNIT_CASE_PARAM(caretaker_check_cpus_test, cpus_gen_params),
 	KUNIT_CASE(caretaker_check_zero_test),
+	KUNIT_CASE(caretaker_check_args_test),
 	KUNIT_CASE(caretaker_uapi_layout_test),
 	{}
 };
