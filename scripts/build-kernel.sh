@@ -21,6 +21,14 @@ KMAKE=(make -s -C "$CT_SRC" O="$CT_OBJ" ARCH=x86_64 CC="ccache gcc"
 
 mkdir -p "$CT_OBJ"
 frags=("$CT_TOP"/configs/*.config)
+if [ "${CT_VANILLA:-0}" = 1 ]; then
+	# The unpatched kernel has no caretaker options.
+	mkdir -p "$CT_BUILD/configs"
+	for f in "${frags[@]}"; do
+		grep -v CARETAKER "$f" >"$CT_BUILD/configs/${f##*/}"
+	done
+	frags=("$CT_BUILD"/configs/*.config)
+fi
 want=$(cat "${frags[@]}" | sha256sum | cut -c1-16)
 if [ "$(cat "$CT_OBJ/.ct-config" 2>/dev/null)" != "$want" ] ||
 	[ ! -f "$CT_OBJ/.config" ]; then

@@ -10,6 +10,9 @@
 # content changes, so an unchanged tree rebuilds nothing and a changed
 # .c file rebuilds only that file.  A file we touched before but touch no
 # longer is put back to its pristine content.
+#
+# CT_VANILLA=1 builds the unpatched upstream: no patches, no overlay (make
+# survey uses it, in its own build directory).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -39,7 +42,9 @@ mkdir -p "$stage"
 
 series=$CT_TOP/patches/series
 patches=()
-if [ -f "$series" ]; then
+if [ "${CT_VANILLA:-0}" = 1 ]; then
+	stage "vanilla tree: no patches, no overlay"
+elif [ -f "$series" ]; then
 	while read -r p _; do
 		case $p in '' | '#'*) continue ;; esac
 		[ -f "$CT_TOP/patches/$p" ] || die "patches/series names missing patch $p"
@@ -49,11 +54,11 @@ fi
 
 # Overlay first: a patch may edit an overlaid file's neighbour, never the
 # overlaid file itself (that file is ours; edit it directly).
-(cd "$CT_TOP" && for d in $OVERLAY_DIRS; do
+(cd "$CT_TOP" && [ "${CT_VANILLA:-0}" != 1 ] && for d in $OVERLAY_DIRS; do
 	if [ -d "$d" ]; then
 		find "$d" -type f ! -name '*.orig' ! -name '*.rej'
 	fi
-done) >"$CT_BUILD/overlay.list"
+done || true) >"$CT_BUILD/overlay.list"
 while read -r f; do
 	if [ -e "$pristine/$f" ]; then
 		die "overlay file $f exists upstream: change it with a patch in patches/, not by overlay"

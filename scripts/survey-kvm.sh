@@ -2,15 +2,21 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Choose the KVM regression suite: run every upstream x86 KVM selftest in
-# the nested test host, on the kernel built without our patches to KVM,
-# and count passes.  Run 1 tries all of them (CT_SURVEY_TIMEOUT seconds
-# each); runs 2..N repeat the ones that passed run 1, since a test that
-# failed once is out anyway.  Prints one line per test:
+# the nested test host, on the kernel built without our patches and files
+# (CT_VANILLA=1, in build/vanilla/), and count passes.  Run 1 tries all of
+# them (CT_SURVEY_TIMEOUT seconds each); runs 2..N repeat the ones that
+# passed run 1, since a test that failed once is out anyway.  Prints one
+# line per test:
 #   NAME PASSES/RUNS MAX_SECONDS LAST_RESULT
-# into build/survey/table, from which tests/kvm-regression.list is written
-# by hand, with a reason for every exclusion.
+# into build/vanilla/survey/table, from which tests/kvm-regression.list is
+# written by hand, with a reason for every exclusion.
+
+# The unpatched kernel, in a build directory of its own.
+export CT_VANILLA=1 CT_BUILD=${CT_SURVEY_BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build/vanilla}
 
 . "$(dirname "$0")/lib.sh"
+
+"$CT_TOP/scripts/build-kernel.sh"
 
 RUNS=${CT_SURVEY_RUNS:-3}
 TMO=${CT_SURVEY_TIMEOUT:-90}
