@@ -11,7 +11,7 @@
 
 [ "$(id -u)" = 0 ] || die "run as root (apt-get install)"
 
-BUILD_PKGS="build-essential flex bison bc cpio kmod libelf-dev libssl-dev
+BUILD_PKGS="build-essential flex bison bc cpio kmod libelf-dev libssl-dev openssl patch
 	busybox-static ccache dwarves rsync python3 perl xz-utils
 	zstd git python3-ply python3-git"
 QEMU_MIN=10
