@@ -9,10 +9,6 @@
 
 "$CT_TOP/scripts/prepare-tree.sh"
 
-export CCACHE_DIR=${CCACHE_DIR:-$CT_CACHE/ccache}
-export CCACHE_BASEDIR=$CT_BUILD
-export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-6G}
-export CCACHE_NOHASHDIR=1
 # Stable build identity: keeps ccache hits across clones and rebuilds.
 export KBUILD_BUILD_TIMESTAMP="2026-01-01"
 export KBUILD_BUILD_USER=caretaker KBUILD_BUILD_HOST=ci

@@ -39,7 +39,6 @@ mv "$plan" "$TH/plan"
 kvm_tests=$(grep -v '^[[:space:]]*\(#\|$\)' "$KVM_LIST" |
 	awk '{print $1}')
 
-export CCACHE_DIR=${CCACHE_DIR:-$CT_CACHE/ccache} CCACHE_BASEDIR=$CT_BUILD
 STMAKE=(make -s -j"$CT_JOBS" ARCH=x86_64 CC="ccache gcc"
 	KHDR_INCLUDES="-isystem $HDR" EXTRA_CFLAGS=-static LDFLAGS=-static)
 

@@ -29,11 +29,9 @@ step() {
 	local name=$1
 	shift
 	if "$@"; then
-		python3 "$REPORT" record --out "$R/steps.json" --group steps \
-			--name "$name" --ok
+		ct_record "$R/steps.json" steps "$name" ok
 	else
-		python3 "$REPORT" record --out "$R/steps.json" --group steps \
-			--name "$name" --fail "step failed (see the output above)"
+		ct_record "$R/steps.json" steps "$name" "step failed (see the output above)"
 		summary
 		exit 1
 	fi

@@ -14,11 +14,30 @@ CT_APT=$CT_BUILD/apt
 
 mkdir -p "$CT_BUILD" "$CT_CACHE"
 
+# ccache for every compiler call of the build (kernel, selftests, sparse
+# runs): kept in the cache, shared by clones (paths relative to the build).
+export CCACHE_DIR=${CCACHE_DIR:-$CT_CACHE/ccache}
+export CCACHE_BASEDIR=$CT_BUILD
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-6G}
+export CCACHE_NOHASHDIR=1
+
 _ct_t0=$(date +%s)
 
 # stage NAME: print a stage banner with the elapsed time of the whole script.
 stage() {
 	printf '==> [%4ss] %s\n' "$(($(date +%s) - _ct_t0))" "$*"
+}
+
+# ct_record OUT GROUP NAME WHY: append one result to OUT (a results file of
+# scripts/report.py); WHY is "ok" for a pass, else the reason it failed.
+# Does nothing when OUT is empty.
+ct_record() {
+	[ -n "$1" ] || return 0
+	if [ "$4" = ok ]; then
+		python3 "$CT_TOP/scripts/report.py" record --out "$1" --group "$2" --name "$3" --ok
+	else
+		python3 "$CT_TOP/scripts/report.py" record --out "$1" --group "$2" --name "$3" --fail "$4"
+	fi
 }
 
 die() {

@@ -10,7 +10,6 @@
 . "$(dirname "$0")/lib.sh"
 
 out=${1:-}
-REPORT=$CT_TOP/scripts/report.py
 # checkpatch runs scripts/spdxcheck.py with the first python3 in PATH: use
 # Debian's, which has python3-ply and python3-git.
 export PATH=/usr/bin:$PATH
@@ -26,12 +25,7 @@ record() { # group name why-or-ok
 		echo "not ok - $1: $2: $3"
 		fails=$((fails + 1))
 	fi
-	[ -n "$out" ] || return 0
-	if [ "$3" = ok ]; then
-		python3 "$REPORT" record --out "$out" --group "$1" --name "$2" --ok
-	else
-		python3 "$REPORT" record --out "$out" --group "$1" --name "$2" --fail "$3"
-	fi
+	ct_record "$out" "$1" "$2" "$3"
 }
 
 # New files: the overlay, less what checkpatch does not read.
@@ -80,7 +74,6 @@ for p in "$CT_BUILD"/series/[0-9][0-9][0-9][1-9]-*.patch; do
 done
 
 # sparse: rebuild our directories with C=2 and fail on any warning.
-export CCACHE_DIR=${CCACHE_DIR:-$CT_CACHE/ccache} CCACHE_BASEDIR=$CT_BUILD
 SPARSE=$("$CT_TOP/scripts/install-sparse.sh" | tail -1)
 for d in $(cd "$CT_TOP" && find arch virt -name Makefile -printf '%h\n' | sort -u); do
 	msg=$(make -s -C "$CT_SRC" O="$CT_OBJ" ARCH=x86_64 C=2 CHECK="$SPARSE" W=1 \

@@ -83,16 +83,6 @@ def split_stages(lines):
     return stages, host
 
 
-def kernel_lines_before_boot(lines):
-    """Kernel messages of the first boot, before userspace said CT-BOOT."""
-    out = []
-    for line in lines:
-        if 'CT-BOOT:' in line:
-            break
-        out.append(line)
-    return out
-
-
 def parse_kunit(lines):
     """Top-level KUnit KTAP: returns (planned, {suite: (ok, why)})."""
     planned, suites, in_ktap = None, {}, False

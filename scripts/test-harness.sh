@@ -17,12 +17,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 record() { # name ok|why
-	[ -n "$out" ] || return 0
-	if [ "$2" = ok ]; then
-		python3 "$REPORT" record --out "$out" --group harness --name "$1" --ok
-	else
-		python3 "$REPORT" record --out "$out" --group harness --name "$1" --fail "$2"
-	fi
+	ct_record "$out" harness "$1" "$2"
 }
 
 while read -r log want pattern; do
