@@ -47,7 +47,8 @@ STMAKE=(make -s -j"$CT_JOBS" ARCH=x86_64 CC="ccache gcc"
 with_caretaker=false
 grep -q '^[0-9]* caretaker ' "$TH/plan" && with_caretaker=true
 targets=
-$with_caretaker && targets=$ST/kvm/caretaker/caretaker_uapi_test
+ct_tests="caretaker_uapi_test caretaker_orphan_test"
+$with_caretaker && for t in $ct_tests; do targets="$targets $ST/kvm/caretaker/$t"; done
 for t in $kvm_tests; do
 	targets="$targets $ST/kvm/$t"
 done
@@ -81,7 +82,9 @@ done
 # test needs: signed at modules_install, stripped of its signature, and
 # signed with a key the kernel does not know.
 if $with_caretaker; then
-install -D -m755 "$ST/kvm/caretaker/caretaker_uapi_test" "$ROOT/tests/kvm/caretaker/caretaker_uapi_test"
+for t in $ct_tests; do
+	install -D -m755 "$ST/kvm/caretaker/$t" "$ROOT/tests/kvm/caretaker/$t"
+done
 install -m755 "$CT_SRC/tools/testing/selftests/kvm/caretaker/caretaker_signing.sh" \
 	"$CT_SRC/tools/testing/selftests/kvm/caretaker/caretaker_kmemleak.sh" \
 	"$ROOT/tests/kvm/caretaker/"

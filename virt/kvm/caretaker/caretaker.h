@@ -26,6 +26,58 @@ struct caretaker_refusal {
 #define CARETAKER_OK ((struct caretaker_refusal){ 0, NULL })
 #define CARETAKER_REFUSE(e, w) ((struct caretaker_refusal){ (e), (w) })
 
+/**
+ * struct caretaker_mem_slot - a memslot of the orphan and its pinned memory
+ * @id: the memslot's id (address space 0)
+ * @flags: its KVM_MEM_* flags
+ * @base_gfn: its first guest frame
+ * @npages: its size in pages
+ * @file: the memfd behind it (a reference)
+ * @offset: where in @file the memslot starts
+ * @folios: the pinned folios of [@offset, @offset + @npages pages)
+ * @nr_folios: entries in @folios
+ * @pfns: the host frame of each of the @npages guest pages
+ * @frozen: @file is frozen (shmem_freeze()) by this memslot
+ */
+struct caretaker_mem_slot {
+	u32 id;
+	u32 flags;
+	gfn_t base_gfn;
+	unsigned long npages;
+	struct file *file;
+	loff_t offset;
+	struct folio **folios;
+	unsigned int nr_folios;
+	unsigned long *pfns;
+	bool frozen;
+};
+
+/**
+ * struct caretaker_orphan - what a caretaker fd stands for
+ * @lock: serializes the fd's operations and ATTACH
+ * @state: KVM_CARETAKER_STATE_*
+ * @src: the VM it was prepared on (a reference), until it is adopted
+ * @nr_vcpus: number of vCPUs
+ * @cpus: the physical CPU of each vCPU, by vCPU index
+ * @vcpu_ids: the vCPU id of each vCPU, by vCPU index
+ * @nr_slots: entries in @slots
+ * @slots: the memslots and their pinned memory
+ * @stall_ns: duration of the last DETACH or ATTACH (vCPUs stopped to guest resumed)
+ * @arch: the architecture's part
+ */
+struct caretaker_orphan {
+	struct mutex lock;
+	u32 state;
+	struct kvm *src;
+	u32 nr_vcpus;
+	u32 *cpus;
+	u32 *vcpu_ids;
+	u32 nr_slots;
+	struct caretaker_mem_slot *slots;
+	u64 stall_ns;
+	void *arch;
+};
+
 /* validate.c: pure checks, KUnit-tested. */
 struct caretaker_refusal caretaker_check_zero(const void *p, size_t len,
 					      const char *what);
@@ -44,6 +96,14 @@ long caretaker_attach(struct kvm *kvm, void __user *argp);
 
 /* orphan.c */
 bool caretaker_file_is_orphan(struct file *file);
+int caretaker_orphan_create(struct kvm *kvm, const u32 *cpus, u32 nr_cpus);
+long caretaker_orphan_adopt(struct kvm *kvm, struct file *file);
+
+/* memory.c */
+struct caretaker_refusal caretaker_mem_pin(struct caretaker_orphan *o, struct kvm *kvm);
+void caretaker_mem_release(struct caretaker_orphan *o);
+struct caretaker_refusal caretaker_mem_check_adopter(struct caretaker_orphan *o,
+						     struct kvm *kvm);
 
 /* luo.c */
 int caretaker_luo_init(void);
@@ -54,6 +114,19 @@ bool caretaker_luo_available(void);
 int caretaker_arch_init(void);
 struct caretaker_refusal caretaker_arch_check_vm_type(struct kvm *kvm);
 struct caretaker_refusal caretaker_arch_check_vm(struct kvm *kvm);
+
+/* arch: the orphan's life, see orphan.c for the order of calls. */
+struct caretaker_refusal caretaker_arch_prepare(struct caretaker_orphan *o,
+						struct kvm *kvm);
+struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
+					       struct kvm *kvm);
+struct caretaker_refusal caretaker_arch_check_adopter(struct caretaker_orphan *o,
+						      struct kvm *kvm);
+struct caretaker_refusal caretaker_arch_attach(struct caretaker_orphan *o,
+					       struct kvm *kvm);
+void caretaker_arch_release(struct caretaker_orphan *o);
+void caretaker_arch_status(struct caretaker_orphan *o,
+			   struct kvm_caretaker_status *st);
 
 /* main.c */
 void caretaker_log_refusal(struct kvm *kvm, const char *op,

@@ -48,7 +48,7 @@ void caretaker_log_refusal(struct kvm *kvm, const char *op,
 	 */
 	static DEFINE_RATELIMIT_STATE(rs, 5 * HZ, 64);
 
-	if (!r.err || !__ratelimit(&rs))
+	if (!r.err || !r.why || !__ratelimit(&rs))
 		return;
 	if (kvm)
 		pr_info("%s refused for VM %s (pid %d): %s (%d)\n",
@@ -60,12 +60,9 @@ void caretaker_log_refusal(struct kvm *kvm, const char *op,
 
 static int caretaker_features(void)
 {
-	int f = KVM_CARETAKER_FEAT_IOCTLS;
+	int f = KVM_CARETAKER_FEAT_IOCTLS | KVM_CARETAKER_FEAT_VMM_RESTART;
 
-	/*
-	 * FEAT_VMM_RESTART and FEAT_KEXEC are set once DETACH/ATTACH and
-	 * LUO preservation really carry a guest; until then they are not.
-	 */
+	/* FEAT_KEXEC is set once LUO preservation really carries a guest. */
 	if (caretaker_luo_available())
 		f |= KVM_CARETAKER_FEAT_LUO;
 	return f;

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The caretaker fd: the one handle to an orphaned VM.
+ * The caretaker fd: the one handle to an orphaned VM, and the orphan's
+ * life: PREPARE, DETACH, ATTACH, release.
  */
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/kvm_host.h>
 #include <linux/module.h>
+#include <linux/slab.h>
 #include <linux/uaccess.h>
 
 #include "caretaker.h"
@@ -13,21 +16,120 @@
 /**
  * DOC: caretaker fd
  *
- * An anonymous-inode file ("kvm-caretaker") owned by caretaker.ko.  It is
- * what a VMM hands to its successor (SCM_RIGHTS, systemd's fd store) and
- * what goes into a LUO session for kexec: holding it is the permission to
- * detach, adopt or abort the orphan.  Its file_operations belong to the
- * module, so the module cannot be unloaded while one exists.
+ * An anonymous-inode file ("kvm-caretaker") owned by caretaker.ko,
+ * returned by KVM_CARETAKER_PREPARE (O_CLOEXEC).  It is what a VMM hands
+ * to its successor (SCM_RIGHTS, systemd's fd store) and what goes into a
+ * LUO session for kexec: holding it is the permission to detach, adopt
+ * or abort the orphan.  Its file_operations belong to the module, so the
+ * module cannot be unloaded while one exists.
  *
- * KVM_CARETAKER_PREPARE does not create caretaker fds yet: it validates
- * its request and then fails with -EOPNOTSUPP.  On the fd, DETACH and
- * ABORT validate their argument and fail with -EOPNOTSUPP likewise, and
- * GET_STATUS is not implemented (-ENOTTY).
+ * States (KVM_CARETAKER_GET_STATUS): PREPARED after PREPARE: the CPUs are
+ * parked, idle, in the runtime, the memory pinned and the memslots
+ * frozen, and the guest still runs under its VMM.  DETACHED after DETACH:
+ * the guest runs on the parked CPUs; BLOCKED when at least one vCPU waits
+ * on an exit.  ATTACHED once adopted: the CPUs are back with Linux, the
+ * memory unpinned, and the fd has no further use.
+ *
+ * On the fd: DETACH (PREPARED -> DETACHED, else -EBUSY), ABORT
+ * (PREPARED -> undone, the fd is then ABORTED; -EBUSY once detached: a
+ * detached guest goes back only by ATTACH, into its source VM while that
+ * VM's VMM lives or into a new VM), GET_STATUS.
+ *
+ * Closing the last reference: a PREPARED orphan is undone as by ABORT; a
+ * DETACHED one is torn down: the runtime stops, the guest is discarded,
+ * the CPUs come back online and the memory is unpinned.
  */
+
+static const struct file_operations caretaker_orphan_fops;
+
+static void caretaker_orphan_undo(struct caretaker_orphan *o)
+{
+	caretaker_arch_release(o);
+	caretaker_mem_release(o);
+	if (o->src) {
+		if (o->state == KVM_CARETAKER_STATE_PREPARED) {
+			mutex_lock(&o->src->slots_lock);
+			WRITE_ONCE(o->src->caretaker_memslots_frozen, false);
+			mutex_unlock(&o->src->slots_lock);
+		}
+		kvm_put_kvm(o->src);
+		o->src = NULL;
+	}
+}
+
+static void caretaker_orphan_free(struct caretaker_orphan *o)
+{
+	caretaker_orphan_undo(o);
+	kfree(o->cpus);
+	kfree(o->vcpu_ids);
+	kfree(o);
+}
+
+static int caretaker_orphan_release(struct inode *inode, struct file *file)
+{
+	caretaker_orphan_free(file->private_data);
+	return 0;
+}
+
+/*
+ * The stall: from the request that stops the vCPUs to the runtime's
+ * first VMRUN is what the guest can see; caretaker_arch_detach() waits
+ * for the latter.
+ */
+static struct caretaker_refusal caretaker_orphan_detach(struct caretaker_orphan *o)
+{
+	struct kvm *kvm = o->src;
+	struct caretaker_refusal r;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	u64 t0;
+
+	if (o->state != KVM_CARETAKER_STATE_PREPARED)
+		return CARETAKER_REFUSE(-EBUSY, "the orphan is not in the prepared state");
+
+	t0 = ktime_get_ns();
+	kvm_make_all_cpus_request(kvm, KVM_REQ_CARETAKER_STOP);
+	if (kvm_lock_all_vcpus(kvm)) {
+		r = CARETAKER_REFUSE(-EINTR, "interrupted while stopping the vCPUs");
+		goto resume;
+	}
+	r = caretaker_arch_detach(o, kvm);
+	if (!r.err)
+		WRITE_ONCE(kvm->caretaker_detached, true);
+	kvm_unlock_all_vcpus(kvm);
+	if (!r.err) {
+		o->stall_ns = ktime_get_ns() - t0;
+		o->state = KVM_CARETAKER_STATE_DETACHED;
+		return r;
+	}
+resume:
+	/* The guest goes on under its VMM. */
+	kvm_for_each_vcpu(i, vcpu, kvm)
+		kvm_clear_request(KVM_REQ_CARETAKER_STOP, vcpu);
+	return r;
+}
+
+static long caretaker_orphan_status(struct caretaker_orphan *o, void __user *argp)
+{
+	struct kvm_caretaker_status st;
+
+	if (copy_from_user(&st, argp, sizeof(st)))
+		return -EFAULT;
+	if (st.flags)
+		return -EINVAL;
+	memset(&st, 0, sizeof(st));
+	st.state = o->state;
+	st.nr_vcpus = o->nr_vcpus;
+	st.stall_ns = o->stall_ns;
+	if (o->state == KVM_CARETAKER_STATE_DETACHED)
+		caretaker_arch_status(o, &st);
+	return copy_to_user(argp, &st, sizeof(st)) ? -EFAULT : 0;
+}
 
 static long caretaker_orphan_ioctl(struct file *file, unsigned int ioctl,
 				   unsigned long arg)
 {
+	struct caretaker_orphan *o = file->private_data;
 	void __user *argp = (void __user *)arg;
 	struct caretaker_refusal r;
 	struct kvm_caretaker_op op;
@@ -39,11 +141,26 @@ static long caretaker_orphan_ioctl(struct file *file, unsigned int ioctl,
 			return -EFAULT;
 		r = caretaker_check_zero(&op, sizeof(op),
 					 "flags, pad or reserved not zero");
-		if (!r.err)
-			r = CARETAKER_REFUSE(-EOPNOTSUPP, "not implemented yet");
+		if (r.err)
+			goto log;
+		scoped_guard(mutex, &o->lock) {
+			if (ioctl == KVM_CARETAKER_DETACH) {
+				r = caretaker_orphan_detach(o);
+			} else if (o->state != KVM_CARETAKER_STATE_PREPARED) {
+				r = CARETAKER_REFUSE(-EBUSY,
+						     "only a prepared orphan can be aborted");
+			} else {
+				caretaker_orphan_undo(o);
+				o->state = KVM_CARETAKER_STATE_ABORTED;
+			}
+		}
+log:
 		caretaker_log_refusal(NULL, ioctl == KVM_CARETAKER_DETACH ?
 				      "DETACH" : "ABORT", r);
 		return r.err;
+	case KVM_CARETAKER_GET_STATUS:
+		guard(mutex)(&o->lock);
+		return caretaker_orphan_status(o, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -51,6 +168,7 @@ static long caretaker_orphan_ioctl(struct file *file, unsigned int ioctl,
 
 static const struct file_operations caretaker_orphan_fops = {
 	.owner = THIS_MODULE,
+	.release = caretaker_orphan_release,
 	.unlocked_ioctl = caretaker_orphan_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = noop_llseek,
@@ -66,4 +184,151 @@ static const struct file_operations caretaker_orphan_fops = {
 bool caretaker_file_is_orphan(struct file *file)
 {
 	return file->f_op == &caretaker_orphan_fops;
+}
+
+/**
+ * caretaker_orphan_create() - the work of a PREPARE that passed its checks
+ * @kvm: the VM
+ * @cpus: physical CPU per vCPU index, checked
+ * @nr_cpus: entries in @cpus, the VM's number of vCPUs
+ *
+ * Freezes the memslots, pins the memory, builds the runtime and parks
+ * the CPUs in it, then returns the caretaker fd.  On failure everything
+ * is undone and the VM goes on as before.
+ *
+ * Context: process context of the VM's VMM, may sleep.
+ * Return: the fd, or a negative errno (logged).
+ */
+int caretaker_orphan_create(struct kvm *kvm, const u32 *cpus, u32 nr_cpus)
+{
+	struct caretaker_orphan *o;
+	struct caretaker_refusal r;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	int fd;
+
+	o = kzalloc(sizeof(*o), GFP_KERNEL_ACCOUNT);
+	if (!o)
+		return -ENOMEM;
+	mutex_init(&o->lock);
+	o->state = KVM_CARETAKER_STATE_PREPARED;
+	o->nr_vcpus = nr_cpus;
+	o->cpus = kmemdup_array(cpus, nr_cpus, sizeof(*cpus), GFP_KERNEL_ACCOUNT);
+	o->vcpu_ids = kcalloc(nr_cpus, sizeof(*o->vcpu_ids), GFP_KERNEL_ACCOUNT);
+	if (!o->cpus || !o->vcpu_ids) {
+		caretaker_orphan_free(o);
+		return -ENOMEM;
+	}
+	kvm_for_each_vcpu(i, vcpu, kvm)
+		if (i < nr_cpus)
+			o->vcpu_ids[i] = vcpu->vcpu_id;
+
+	mutex_lock(&kvm->slots_lock);
+	if (READ_ONCE(kvm->caretaker_memslots_frozen)) {
+		mutex_unlock(&kvm->slots_lock);
+		caretaker_orphan_free(o);
+		r = CARETAKER_REFUSE(-EBUSY, "the VM is prepared already");
+		goto out;
+	}
+	WRITE_ONCE(kvm->caretaker_memslots_frozen, true);
+	kvm_get_kvm(kvm);
+	o->src = kvm;
+	r = caretaker_mem_pin(o, kvm);
+	mutex_unlock(&kvm->slots_lock);
+	if (!r.err)
+		r = caretaker_arch_prepare(o, kvm);
+	if (r.err) {
+		caretaker_orphan_free(o);
+		goto out;
+	}
+
+	fd = anon_inode_getfd("kvm-caretaker", &caretaker_orphan_fops, o,
+			      O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		caretaker_orphan_free(o);
+	return fd;
+out:
+	caretaker_log_refusal(kvm, "PREPARE", r);
+	return r.err;
+}
+
+static struct caretaker_refusal caretaker_check_vcpus(struct caretaker_orphan *o,
+						      struct kvm *kvm)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	guard(mutex)(&kvm->lock);
+	if (kvm->created_vcpus != o->nr_vcpus ||
+	    atomic_read(&kvm->online_vcpus) != o->nr_vcpus)
+		return CARETAKER_REFUSE(-EINVAL,
+					"the adopting VM has another number of vCPUs");
+	kvm_for_each_vcpu(i, vcpu, kvm)
+		if (vcpu->vcpu_id != o->vcpu_ids[i])
+			return CARETAKER_REFUSE(-EINVAL,
+						"the adopting VM's vCPU ids differ");
+	return CARETAKER_OK;
+}
+
+/**
+ * caretaker_orphan_adopt() - KVM_CARETAKER_ATTACH's work
+ * @kvm: the adopting VM: a new VM, or the source VM while its VMM lives
+ * @file: a caretaker fd
+ *
+ * Checks the adopting VM against the orphan (a mismatch leaves the
+ * orphan running), stops the runtime, loads the state into @kvm's vCPUs
+ * and gives the CPUs back to Linux.
+ *
+ * Context: process context of @kvm's VMM, may sleep.
+ * Return: 0 or a negative errno (logged).
+ */
+long caretaker_orphan_adopt(struct kvm *kvm, struct file *file)
+{
+	struct caretaker_orphan *o = file->private_data;
+	struct caretaker_refusal r = CARETAKER_OK;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	bool same;
+	u64 t0;
+
+	guard(mutex)(&o->lock);
+	if (o->state != KVM_CARETAKER_STATE_DETACHED) {
+		r = CARETAKER_REFUSE(-EBUSY, "the orphan is not detached");
+		goto out;
+	}
+	same = kvm == o->src;
+	r = caretaker_check_vcpus(o, kvm);
+	if (!r.err && !same)
+		r = caretaker_mem_check_adopter(o, kvm);
+	if (!r.err)
+		r = caretaker_arch_check_adopter(o, kvm);
+	if (r.err)
+		goto out;
+
+	if (kvm_lock_all_vcpus(kvm)) {
+		r = CARETAKER_REFUSE(-EINTR, "interrupted while locking the vCPUs");
+		goto out;
+	}
+	t0 = ktime_get_ns();
+	r = caretaker_arch_attach(o, kvm);
+	if (!r.err && same) {
+		WRITE_ONCE(kvm->caretaker_detached, false);
+		kvm_for_each_vcpu(i, vcpu, kvm)
+			kvm_clear_request(KVM_REQ_CARETAKER_STOP, vcpu);
+	}
+	kvm_unlock_all_vcpus(kvm);
+	if (r.err)
+		goto out;
+
+	o->stall_ns = ktime_get_ns() - t0;
+	o->state = KVM_CARETAKER_STATE_ATTACHED;
+	if (same) {
+		mutex_lock(&kvm->slots_lock);
+		WRITE_ONCE(kvm->caretaker_memslots_frozen, false);
+		mutex_unlock(&kvm->slots_lock);
+	}
+	caretaker_orphan_undo(o);
+out:
+	caretaker_log_refusal(kvm, "ATTACH", r);
+	return r.err;
 }

@@ -40,14 +40,18 @@
  * argument that cannot be read gives -EFAULT and an allocation failure
  * -ENOMEM, without a log line.
  *
- * Taking the CPUs, pinning memory and building the runtime's page tables
- * are not implemented yet: a request that passes every check fails with
- * -EOPNOTSUPP, and nothing has changed.
+ * A request that passes every check freezes the VM's memslots, pins its
+ * memory, builds the runtime and parks the CPUs in it ("caretaker fd"),
+ * and returns a new caretaker fd.  If any of that fails, all of it is
+ * undone and the VM goes on as before.
  *
  * KVM_CARETAKER_ATTACH (VM fd) checks flags and reserved fields (-EINVAL),
  * the VM's opt-in (-EPERM) and that caretaker_fd is a caretaker fd
  * (-EBADF if it is no fd, -EINVAL if it is another file).  Holding the
  * caretaker fd is the permission to adopt: no capability is needed.
+ * Then the adopting VM must match the orphan (see "adopting an orphan"
+ * in caretaker.rst): -EINVAL on any difference, and the orphan keeps
+ * running.
  */
 
 static struct caretaker_refusal caretaker_check_opt_in(struct kvm *kvm)
@@ -157,7 +161,7 @@ static struct caretaker_refusal caretaker_check_prepare_cpus(struct kvm *kvm,
  * @argp: user pointer to struct kvm_caretaker_prepare
  *
  * Context: process context, the VM's VMM; may sleep.
- * Return: a negative errno; see "PREPARE and ATTACH".
+ * Return: the caretaker fd, or a negative errno; see "PREPARE and ATTACH".
  */
 long caretaker_prepare(struct kvm *kvm, void __user *argp)
 {
@@ -201,8 +205,7 @@ long caretaker_prepare(struct kvm *kvm, void __user *argp)
 	if (!r.err)
 		r = caretaker_arch_check_vm(kvm);
 	if (!r.err)
-		r = CARETAKER_REFUSE(-EOPNOTSUPP,
-				     "the VM qualifies, but detaching is not implemented yet");
+		return caretaker_orphan_create(kvm, cpus, p.nr_cpus);
 out:
 	caretaker_log_refusal(kvm, "PREPARE", r);
 	return r.err;
@@ -216,7 +219,7 @@ static struct caretaker_refusal caretaker_adopt(struct kvm *kvm, int fd)
 		return CARETAKER_REFUSE(-EBADF, "caretaker_fd is not an open file");
 	if (!caretaker_file_is_orphan(fd_file(f)))
 		return CARETAKER_REFUSE(-EINVAL, "caretaker_fd is not a caretaker fd");
-	return CARETAKER_REFUSE(-EOPNOTSUPP, "adopting an orphan is not implemented yet");
+	return (struct caretaker_refusal){ caretaker_orphan_adopt(kvm, fd_file(f)), NULL };
 }
 
 /**

@@ -10,6 +10,7 @@
 #include "x86.h"
 #include "smm.h"
 #include "caretaker.h"
+#include "ct_x86.h"
 
 /**
  * DOC: what PREPARE refuses on x86
@@ -78,7 +79,7 @@ static struct caretaker_refusal caretaker_check_vcpu_fixed(struct kvm_vcpu *vcpu
 	return CARETAKER_OK;
 }
 
-static struct caretaker_refusal caretaker_check_vcpu_state(struct kvm_vcpu *vcpu)
+struct caretaker_refusal caretaker_x86_check_vcpu_state(struct kvm_vcpu *vcpu)
 {
 	/* Racy snapshots of a possibly running vCPU, see above. */
 	u64 efer = data_race(vcpu->arch.efer);
@@ -168,7 +169,7 @@ struct caretaker_refusal caretaker_arch_check_vm(struct kvm *kvm)
 	if (atomic_read(&kvm->nr_memslots_dirty_logging))
 		return CARETAKER_REFUSE(-EBUSY, "dirty logging is enabled on a memslot");
 	kvm_for_each_vcpu(i, vcpu, kvm) {
-		r = caretaker_check_vcpu_state(vcpu);
+		r = caretaker_x86_check_vcpu_state(vcpu);
 		if (r.err)
 			return r;
 	}

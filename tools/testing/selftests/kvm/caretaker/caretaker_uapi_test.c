@@ -4,11 +4,12 @@
  * path of KVM_CARETAKER_PREPARE and KVM_CARETAKER_ATTACH, each with its
  * exact errno and the reason the kernel logs for it.
  *
- * Several refusals share an errno (-EOPNOTSUPP is both "this VM cannot be
- * carried" and, until detaching lands, "this VM qualifies"), so each case
- * also checks the reason caretaker.ko wrote to the kernel log.  Every
- * case starts from a VM that qualifies and breaks exactly one thing; the
- * control case checks that such a VM gets through every check.
+ * Several refusals share an errno, so each case also checks the reason
+ * caretaker.ko wrote to the kernel log.  Every case starts from a VM that
+ * qualifies and breaks exactly one thing; the control case checks that
+ * such a VM gets through every check: PREPARE parks its CPU, and closing
+ * the caretaker fd undoes it.  Detaching and adopting are
+ * caretaker_orphan_test's.
  *
  * Each case runs in a child process, so a failed assertion fails that
  * case only.
@@ -162,7 +163,39 @@ static struct kvm_vm *ct_good_vm(struct kvm_vcpu **vcpu, void *guest_code)
 
 static const __u32 one_cpu[] = { CT_CPU };
 
-#define QUALIFIES "the VM qualifies, but detaching is not implemented yet"
+static bool cpu_online(int cpu)
+{
+	char path[64], c = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
+	fd = open(path, O_RDONLY);
+	TEST_ASSERT(fd >= 0, "open %s", path);
+	TEST_ASSERT(read(fd, &c, 1) == 1, "read %s", path);
+	close(fd);
+	return c == '1';
+}
+
+/*
+ * A VM that qualifies gets a caretaker fd, its CPUs parked (offline);
+ * closing the fd undoes PREPARE and brings them back.
+ */
+static void __expect_prepared(int fd, const __u32 *cpus, __u32 nr, const char *call)
+{
+	__u32 i;
+
+	TEST_ASSERT(fd >= 0, "%s: expected a caretaker fd, got errno %d (%s)",
+		    call, errno, strerror(errno));
+	for (i = 0; i < nr; i++)
+		TEST_ASSERT(!cpu_online(cpus[i]), "%s: CPU %u online while parked",
+			    call, cpus[i]);
+	close(fd);
+	for (i = 0; i < nr; i++)
+		TEST_ASSERT(cpu_online(cpus[i]), "%s: CPU %u not back online",
+			    call, cpus[i]);
+}
+
+#define EXPECT_PREPARED(call, cpus, nr) __expect_prepared(call, cpus, nr, #call)
 
 /* ---- cases ---- */
 
@@ -183,8 +216,9 @@ static void test_feature_mask(void)
 	TEST_ASSERT(!system("modprobe caretaker"), "modprobe caretaker");
 	f = kvm_check_cap(KVM_CAP_CARETAKER);
 	TEST_ASSERT(f & KVM_CARETAKER_FEAT_IOCTLS, "features %#x", f);
+	TEST_ASSERT(f & KVM_CARETAKER_FEAT_VMM_RESTART, "features %#x", f);
 	/* Not implemented yet: must not be claimed. */
-	TEST_ASSERT(!(f & (KVM_CARETAKER_FEAT_VMM_RESTART | KVM_CARETAKER_FEAT_KEXEC)),
+	TEST_ASSERT(!(f & KVM_CARETAKER_FEAT_KEXEC),
 		    "features %#x claim what is not implemented", f);
 	/* The test host boots with liveupdate=on unless told otherwise. */
 	if (getenv("CT_EXPECT_NO_LUO"))
@@ -223,11 +257,11 @@ static void test_control(void)
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm = ct_good_vm(&vcpu, NULL);
 
-	/* Runs, then qualifies: every check passes. */
+	/* Runs, then qualifies: every check passes, the CPU is parked. */
 	vcpu_run(vcpu);
 	TEST_ASSERT_EQ(get_ucall(vcpu, NULL), UCALL_SYNC);
-	EXPECT_REFUSED(prepare(vm, one_cpu, 1), EOPNOTSUPP, QUALIFIES);
-	/* ... and nothing changed: the guest still runs under KVM. */
+	EXPECT_PREPARED(prepare(vm, one_cpu, 1), one_cpu, 1);
+	/* ... and after the fd is closed, the guest still runs under KVM. */
 	vcpu_run(vcpu);
 	TEST_ASSERT_EQ(get_ucall(vcpu, NULL), UCALL_SYNC);
 	kvm_vm_free(vm);
@@ -315,7 +349,7 @@ static void test_cpus(void)
 	ct_vm_back_with_memfd(vm);
 	EXPECT_REFUSED(prepare(vm, dup, 2), EINVAL, "physical CPU given twice");
 	EXPECT_REFUSED(prepare(vm, one_cpu, 1), EINVAL, "fewer physical CPUs than vCPUs");
-	EXPECT_REFUSED(prepare(vm, two, 2), EOPNOTSUPP, QUALIFIES);
+	EXPECT_PREPARED(prepare(vm, two, 2), two, 2);
 
 	set_cpu_online(2, false);
 	kmsg_mark();
@@ -369,7 +403,7 @@ static void test_linked_shmem_memory(void)
 
 	/* Unlinked, the same file is what LUO preserves: it qualifies. */
 	TEST_ASSERT(!unlink("/tmp/caretaker-linked"), "unlink");
-	EXPECT_REFUSED(prepare(vm, one_cpu, 1), EOPNOTSUPP, QUALIFIES);
+	EXPECT_PREPARED(prepare(vm, one_cpu, 1), one_cpu, 1);
 	kvm_vm_free(vm);
 	close(fd);
 }
@@ -525,7 +559,7 @@ static void test_pending_userspace_exit(void)
 	/* Completed, it qualifies again. */
 	vcpu_run(vcpu);
 	TEST_ASSERT_EQ(get_ucall(vcpu, NULL), UCALL_SYNC);
-	EXPECT_REFUSED(prepare(vm, one_cpu, 1), EOPNOTSUPP, QUALIFIES);
+	EXPECT_PREPARED(prepare(vm, one_cpu, 1), one_cpu, 1);
 	kvm_vm_free(vm);
 }
 

@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The x86 (AMD SVM) side of an orphan: its runtime, its nested page
+ * table, and its vCPUs' state on the way out of KVM and back in.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/delay.h>
+#include <linux/kvm_host.h>
+#include <linux/slab.h>
+#include <asm/svm.h>
+
+#include "caretaker.h"
+#include "ct_x86.h"
+#include "pgtable.h"
+#include "runtime.h"
+#include "svm_state.h"
+
+/**
+ * struct ct_x86_vcpu - one vCPU of an orphan
+ * @state: its state, taken at DETACH, brought up to date at ATTACH
+ * @cpuid: its CPUID entries, which the adopting vCPU must have
+ * @cpuid_nent: entries in @cpuid
+ * @tsc_khz: its TSC frequency, which the adopting vCPU must have
+ * @triple_fault: the guest shut down while detached
+ */
+struct ct_x86_vcpu {
+	struct kvm_x86_vcpu_state state;
+	struct kvm_cpuid_entry2 *cpuid;
+	int cpuid_nent;
+	u32 tsc_khz;
+	bool triple_fault;
+};
+
+/**
+ * struct ct_x86_orphan - the x86 part of struct caretaker_orphan
+ * @rt: the runtime instance and its parked CPUs
+ * @npt: the nested page table of the guest's pinned memory
+ * @clock: the VM's kvmclock at DETACH (KVM_GET_CLOCK)
+ * @irqchip_mode: the VM's, which the adopter must have
+ * @disabled_quirks: likewise
+ * @x2apic_format: likewise (KVM_CAP_X2APIC_API)
+ * @x2apic_broadcast_quirk_disabled: likewise
+ * @nr_vcpus: entries in @vcpus
+ * @vcpus: by vCPU index
+ */
+struct ct_x86_orphan {
+	struct ct_runtime *rt;
+	struct ct_pgtable npt;
+	struct kvm_clock_data clock;
+	enum kvm_irqchip_mode irqchip_mode;
+	u64 disabled_quirks;
+	bool x2apic_format;
+	bool x2apic_broadcast_quirk_disabled;
+	u32 nr_vcpus;
+	struct ct_x86_vcpu vcpus[] __counted_by(nr_vcpus);
+};
+
+static void ct_x86_free(struct ct_x86_orphan *x)
+{
+	u32 i;
+
+	for (i = 0; i < x->nr_vcpus; i++) {
+		kvm_x86_vcpu_state_free(&x->vcpus[i].state);
+		kfree(x->vcpus[i].cpuid);
+	}
+	ct_pgtable_destroy(&x->npt);
+	kfree(x);
+}
+
+/* Map every pinned guest page; MMIO and holes stay unmapped (#NPF). */
+static struct caretaker_refusal ct_x86_build_npt(struct caretaker_orphan *o,
+						 struct ct_x86_orphan *x)
+{
+	unsigned long p;
+	u32 i;
+	int ret;
+
+	ret = ct_pgtable_init(&x->npt, CT_PTE_RW | CT_PTE_US);
+	for (i = 0; !ret && i < o->nr_slots; i++) {
+		struct caretaker_mem_slot *ms = &o->slots[i];
+
+		if (ms->flags & KVM_MEM_READONLY)
+			return CARETAKER_REFUSE(-EOPNOTSUPP, "a memslot is read-only");
+		for (p = 0; !ret && p < ms->npages; p++) {
+			ret = ct_pgtable_map(&x->npt, gfn_to_gpa(ms->base_gfn + p),
+					     PFN_PHYS(ms->pfns[p]),
+					     CT_PTE_RW | CT_PTE_US | CT_PTE_A | CT_PTE_D);
+			if (!(p % 4096))
+				cond_resched();
+		}
+	}
+	if (ret)
+		return CARETAKER_REFUSE(ret, "the nested page table could not be built");
+	return CARETAKER_OK;
+}
+
+/**
+ * caretaker_arch_prepare() - build the orphan's runtime and park its CPUs
+ * @o: the orphan, its memory pinned
+ * @kvm: its VM
+ *
+ * Everything slow happens here, before the guest-visible stall: the
+ * state buffers, the nested page table, the runtime and the parking.
+ *
+ * Context: process context, may sleep.
+ * Return: CARETAKER_OK or a refusal; caretaker_arch_release() undoes it.
+ */
+struct caretaker_refusal caretaker_arch_prepare(struct caretaker_orphan *o,
+						struct kvm *kvm)
+{
+	struct caretaker_refusal r;
+	struct ct_x86_orphan *x;
+	struct kvm_vcpu *vcpu;
+	struct ct_runtime *rt;
+	unsigned long i;
+	int ret;
+
+	x = kzalloc(struct_size(x, vcpus, o->nr_vcpus), GFP_KERNEL_ACCOUNT);
+	if (!x)
+		return CARETAKER_REFUSE(-ENOMEM, "out of memory");
+	x->nr_vcpus = o->nr_vcpus;
+	INIT_LIST_HEAD(&x->npt.pages);
+	o->arch = x;
+
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		if (i >= x->nr_vcpus)
+			break;
+		ret = kvm_x86_vcpu_state_alloc(vcpu, &x->vcpus[i].state);
+		if (ret)
+			return CARETAKER_REFUSE(ret, "out of memory");
+	}
+
+	r = ct_x86_build_npt(o, x);
+	if (r.err)
+		return r;
+
+	rt = ct_runtime_create(o->nr_vcpus, o->cpus, x->vcpus[0].state.xsave_size);
+	if (IS_ERR(rt))
+		return CARETAKER_REFUSE(PTR_ERR(rt), "the runtime could not be built");
+	x->rt = rt;
+	ret = ct_runtime_park(rt);
+	if (ret)
+		return CARETAKER_REFUSE(ret, "a CPU could not be parked");
+	return CARETAKER_OK;
+}
+
+/* Supervisor XSAVE state is not in KVM_GET_XSAVE2's image. */
+static bool ct_x86_xss(const struct kvm_x86_vcpu_state *s)
+{
+	u32 i;
+
+	for (i = 0; i < s->nmsrs; i++)
+		if (s->msrs[i].index == MSR_IA32_XSS)
+			return s->msrs[i].data;
+	return false;
+}
+
+static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm *kvm)
+{
+	struct caretaker_refusal r;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	int ret;
+
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		struct ct_x86_vcpu *v = &x->vcpus[i];
+
+		r = caretaker_x86_check_vcpu_state(vcpu);
+		if (r.err)
+			return r;
+		ret = kvm_x86_vcpu_get_state(vcpu, &v->state);
+		if (ret)
+			return CARETAKER_REFUSE(ret, "the vCPU state could not be read");
+		kfree(v->cpuid);
+		v->cpuid = kmemdup_array(vcpu->arch.cpuid_entries, vcpu->arch.cpuid_nent,
+					 sizeof(*v->cpuid), GFP_KERNEL_ACCOUNT);
+		if (!v->cpuid && vcpu->arch.cpuid_nent)
+			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
+		v->cpuid_nent = vcpu->arch.cpuid_nent;
+		v->tsc_khz = vcpu->arch.virtual_tsc_khz;
+		if (ct_x86_xss(&v->state))
+			return CARETAKER_REFUSE(-EBUSY, "supervisor XSAVE state in use (XSS)");
+	}
+	ret = kvm_x86_vm_get_clock(kvm, &x->clock);
+	if (ret)
+		return CARETAKER_REFUSE(ret, "the VM clock could not be read");
+	x->irqchip_mode = kvm->arch.irqchip_mode;
+	x->disabled_quirks = kvm->arch.disabled_quirks;
+	x->x2apic_format = kvm->arch.x2apic_format;
+	x->x2apic_broadcast_quirk_disabled = kvm->arch.x2apic_broadcast_quirk_disabled;
+	return CARETAKER_OK;
+}
+
+/* Stop the runtime and bring the states up to date with the guest's. */
+static struct caretaker_refusal ct_x86_stop(struct ct_x86_orphan *x)
+{
+	u32 i;
+
+	for (i = 0; i < x->nr_vcpus; i++)
+		if (ct_runtime_stop(&x->rt->cpus[i]))
+			return CARETAKER_REFUSE(-EIO, "the runtime did not stop");
+	for (i = 0; i < x->nr_vcpus; i++) {
+		struct ct_runtime_cpu *c = &x->rt->cpus[i];
+
+		ct_svm_store(c, &x->vcpus[i].state);
+		x->vcpus[i].triple_fault = c->cb->blocked_tsc &&
+					   c->cb->blocked_code == SVM_EXIT_SHUTDOWN;
+	}
+	return CARETAKER_OK;
+}
+
+/* Load the states into @kvm's vCPUs, with the clock as taken at DETACH. */
+static struct caretaker_refusal ct_x86_give(struct ct_x86_orphan *x, struct kvm *kvm)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	int ret;
+
+	ret = kvm_x86_vm_set_clock(kvm, &x->clock);
+	if (ret)
+		return CARETAKER_REFUSE(ret, "the VM clock could not be set");
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		ret = kvm_x86_vcpu_set_state(vcpu, &x->vcpus[i].state);
+		if (ret)
+			return CARETAKER_REFUSE(ret, "the adopting vCPU refused the state");
+		if (x->vcpus[i].triple_fault)
+			kvm_make_request(KVM_REQ_TRIPLE_FAULT, vcpu);
+	}
+	return CARETAKER_OK;
+}
+
+/**
+ * caretaker_arch_detach() - hand the vCPUs to the runtime
+ * @o: the orphan, prepared
+ * @kvm: its VM, every vCPU stopped and its mutex held
+ *
+ * Takes each vCPU's state, fills its parked CPU's VMCB from it and lets
+ * the runtime run it.  If a runtime does not start, the guest is taken
+ * back into @kvm with whatever it did meanwhile, and DETACH fails.
+ *
+ * Context: process context, may sleep.
+ * Return: CARETAKER_OK or a refusal; on a refusal the VM runs as before.
+ */
+struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
+					       struct kvm *kvm)
+{
+	struct ct_x86_orphan *x = o->arch;
+	phys_addr_t ncr3 = ct_pgtable_root_pa(&x->npt);
+	struct caretaker_refusal r;
+	unsigned int ms;
+	u32 i;
+
+	r = ct_x86_take(x, kvm);
+	if (r.err)
+		return r;
+	for (i = 0; i < x->nr_vcpus; i++)
+		if (ct_svm_load(&x->rt->cpus[i], &x->vcpus[i].state, ncr3))
+			return CARETAKER_REFUSE(-EINVAL, "the vCPU state does not fit the runtime");
+	for (i = 0; i < x->nr_vcpus; i++)
+		ct_runtime_start(&x->rt->cpus[i]);
+
+	for (i = 0; i < x->nr_vcpus; i++) {
+		struct ctrt_cpu *cb = x->rt->cpus[i].cb;
+
+		for (ms = 0; ms < 5000 && READ_ONCE(cb->state) == CTRT_ST_IDLE; ms++)
+			usleep_range(100, 200);
+		if (READ_ONCE(cb->state) == CTRT_ST_IDLE)
+			break;
+	}
+	if (i == x->nr_vcpus)
+		return CARETAKER_OK;
+
+	r = ct_x86_stop(x);
+	if (!r.err)
+		r = ct_x86_give(x, kvm);
+	if (r.err)
+		pr_err_ratelimited("DETACH failed and the guest could not be taken back: %s\n",
+				   r.why);
+	return CARETAKER_REFUSE(-EIO, "the runtime did not start the guest");
+}
+
+/*
+ * KVM rewrites a few CPUID bits as the guest runs (kvm_update_cpuid_runtime():
+ * OSXSAVE and OSPKE follow CR4, APIC follows the APIC base MSR, MONITOR
+ * a quirk of MISC_ENABLE, XSAVE's sizes follow XCR0 and XSS): a fresh vCPU
+ * given the same KVM_SET_CPUID2 as the source differs there, and the state
+ * ATTACH loads puts them right.  Everything else must be equal.
+ */
+static void ct_cpuid_mask(struct kvm_cpuid_entry2 *e)
+{
+	switch (e->function) {
+	case 1:
+		e->ecx &= ~(BIT(27) | BIT(3));
+		e->edx &= ~BIT(9);
+		break;
+	case 7:
+		if (!e->index)
+			e->ecx &= ~BIT(4);
+		break;
+	case 0xd:
+		if (e->index <= 1)
+			e->ebx = 0;
+		break;
+	}
+}
+
+static bool ct_cpuid_equal(const struct kvm_cpuid_entry2 *a,
+			   const struct kvm_cpuid_entry2 *b, int n)
+{
+	struct kvm_cpuid_entry2 x, y;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		x = a[i];
+		y = b[i];
+		ct_cpuid_mask(&x);
+		ct_cpuid_mask(&y);
+		if (memcmp(&x, &y, sizeof(x)))
+			return false;
+	}
+	return true;
+}
+
+/**
+ * caretaker_arch_check_adopter() - does a VM match the orphan?
+ * @o: the orphan
+ * @kvm: the adopting VM
+ *
+ * Context: process context, may sleep.
+ * Return: CARETAKER_OK, or -EINVAL naming the difference.
+ */
+struct caretaker_refusal caretaker_arch_check_adopter(struct caretaker_orphan *o,
+						      struct kvm *kvm)
+{
+	struct ct_x86_orphan *x = o->arch;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	if (kvm->arch.vm_type != KVM_X86_DEFAULT_VM || kvm->arch.has_protected_state)
+		return CARETAKER_REFUSE(-EINVAL, "the adopting VM is of another type");
+	if (kvm->arch.irqchip_mode != x->irqchip_mode)
+		return CARETAKER_REFUSE(-EINVAL, "the adopting VM's irqchip mode differs");
+	if (kvm->arch.disabled_quirks != x->disabled_quirks)
+		return CARETAKER_REFUSE(-EINVAL, "the adopting VM's quirks differ");
+	if (kvm->arch.x2apic_format != x->x2apic_format ||
+	    kvm->arch.x2apic_broadcast_quirk_disabled != x->x2apic_broadcast_quirk_disabled)
+		return CARETAKER_REFUSE(-EINVAL, "the adopting VM's x2APIC API flags differ");
+
+	guard(mutex)(&kvm->lock);
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		struct ct_x86_vcpu *v = &x->vcpus[i];
+
+		if (vcpu->arch.cpuid_nent != v->cpuid_nent ||
+		    !ct_cpuid_equal(vcpu->arch.cpuid_entries, v->cpuid, v->cpuid_nent))
+			return CARETAKER_REFUSE(-EINVAL, "the adopting vCPU's CPUID differs");
+		if (vcpu->arch.virtual_tsc_khz != v->tsc_khz)
+			return CARETAKER_REFUSE(-EINVAL,
+						"the adopting vCPU's TSC frequency differs");
+	}
+	return CARETAKER_OK;
+}
+
+/**
+ * caretaker_arch_attach() - take the guest from the runtime into a VM
+ * @o: the orphan, detached
+ * @kvm: the adopting VM, checked, every vCPU's mutex held
+ *
+ * Stops the runtime at the guest's next exit (or where it waits), and
+ * loads the state into @kvm's vCPUs.  An exit the guest waited on is
+ * re-executed by KVM (RIP is at its instruction); a shutdown becomes
+ * KVM's triple fault.  The CPUs stay parked: the caller returns them.
+ *
+ * Context: process context, may sleep.
+ * Return: CARETAKER_OK or a refusal; once the runtime is stopped, a
+ * retry with another VM can still succeed.
+ */
+struct caretaker_refusal caretaker_arch_attach(struct caretaker_orphan *o,
+					       struct kvm *kvm)
+{
+	struct ct_x86_orphan *x = o->arch;
+	struct caretaker_refusal r;
+
+	r = ct_x86_stop(x);
+	if (!r.err)
+		r = ct_x86_give(x, kvm);
+	return r;
+}
+
+/**
+ * caretaker_arch_status() - the runtime's figures for KVM_CARETAKER_GET_STATUS
+ * @o: the orphan, detached
+ * @st: the status being filled
+ *
+ * Context: any context; the figures are racy snapshots.
+ */
+void caretaker_arch_status(struct caretaker_orphan *o, struct kvm_caretaker_status *st)
+{
+	struct ct_x86_orphan *x = o->arch;
+	u32 i;
+
+	for (i = 0; i < x->nr_vcpus; i++) {
+		struct ctrt_cpu *cb = x->rt->cpus[i].cb;
+
+		st->exits += READ_ONCE(cb->exits);
+		if (READ_ONCE(cb->state) == CTRT_ST_BLOCKED) {
+			st->state = KVM_CARETAKER_STATE_BLOCKED;
+			st->blocked_exits++;
+		}
+	}
+}
+
+/**
+ * caretaker_arch_release() - stop the runtime, return the CPUs, free all
+ * @o: the orphan
+ *
+ * Context: process context, may sleep.
+ */
+void caretaker_arch_release(struct caretaker_orphan *o)
+{
+	struct ct_x86_orphan *x = o->arch;
+
+	if (!x)
+		return;
+	ct_runtime_destroy(x->rt);
+	ct_x86_free(x);
+	o->arch = NULL;
+}

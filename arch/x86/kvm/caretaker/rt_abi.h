@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The interface between caretaker.ko and its runtime: the address space
+ * the runtime is linked for, the layout of each parked CPU's area, and
+ * the control block the kernel and the runtime share.
+ *
+ * Included by the kernel module and by the runtime, which is built
+ * without kernel headers: fixed-size types from the compiler only.
+ */
+#ifndef __CARETAKER_RT_ABI_H
+#define __CARETAKER_RT_ABI_H
+
+/**
+ * DOC: runtime address space
+ *
+ * The runtime is linked at CTRT_BASE, in the top-level page-table slot
+ * 509 (0xfffffe8000000000), which Linux's 4-level x86-64 layout leaves
+ * unused.  Its page tables map nothing else: the image (text read-only
+ * and executable, read-only data, data non-executable) at CTRT_BASE and,
+ * from CTRT_CPU_BASE, one CTRT_CPU_SIZE area per parked CPU.  Each area
+ * is aligned to its size, so the runtime finds its control block from
+ * any of its stacks by masking the stack pointer.  The guard pages
+ * between the stacks are left unmapped.
+ *
+ * The kernel enters the runtime through a bridge page table: a copy of
+ * the kernel's top level with slot 509 added, so the instruction after
+ * the CR3 switch is mapped; the runtime's first act is to load its own
+ * CR3.
+ */
+#define CTRT_BASE		0xfffffe8000000000UL
+#define CTRT_PML4_SLOT		509
+#define CTRT_IMAGE_MAX		(1UL << 20)
+#define CTRT_CPU_BASE		(CTRT_BASE + (2UL << 20))
+#define CTRT_CPU_SHIFT		18
+#define CTRT_CPU_SIZE		(1UL << CTRT_CPU_SHIFT)
+#define CTRT_MAX_CPUS		64
+#define CTRT_CPU_VA(i)		(CTRT_CPU_BASE + ((unsigned long)(i) << CTRT_CPU_SHIFT))
+
+/* A parked CPU's area: page offsets. */
+#define CTRT_OFF_CB		0x00000	/* struct ctrt_cpu */
+#define CTRT_OFF_GDT		0x01000	/* GDT, then the TSS at +CTRT_TSS_OFF */
+#define CTRT_OFF_IDT		0x02000
+#define CTRT_OFF_VMCB		0x03000	/* the guest's VMCB */
+#define CTRT_OFF_HOSTSAVE	0x04000	/* VMSAVE area of the runtime's own state */
+#define CTRT_OFF_HSAVE		0x05000	/* MSR_VM_HSAVE_PA */
+#define CTRT_OFF_MSRPM		0x06000	/* 2 pages */
+#define CTRT_OFF_IOPM		0x08000	/* 3 pages */
+#define CTRT_OFF_NMI_STACK	0x0c000	/* IST1: NMI */
+#define CTRT_OFF_EXC_STACK	0x0e000	/* IST2: #DF, #MC */
+#define CTRT_OFF_STACK		0x10000	/* 4 pages */
+#define CTRT_OFF_XSAVE		0x20000	/* the guest's XSAVE image, up to 64 KiB */
+
+#define CTRT_NMI_STACK_SIZE	0x1000
+#define CTRT_EXC_STACK_SIZE	0x1000
+#define CTRT_STACK_SIZE		0x4000
+#define CTRT_XSAVE_MAX		0x10000
+#define CTRT_MSRPM_SIZE		0x2000
+#define CTRT_IOPM_SIZE		0x3000
+#define CTRT_TSS_OFF		0x100
+
+/* GDT selectors of the runtime. */
+#define CTRT_SEL_CODE		0x08
+#define CTRT_SEL_DATA		0x10
+#define CTRT_SEL_TSS		0x18
+
+/* Offsets in the VMCB (AMD APM vol. 2, appendix B); checked by the kernel. */
+#define CTRT_VMCB_TLB_CTL	0x05c	/* one byte */
+#define CTRT_VMCB_EXIT_CODE	0x070
+#define CTRT_VMCB_EXIT_INFO1	0x078
+#define CTRT_VMCB_EXIT_INFO2	0x080
+#define CTRT_VMCB_CLEAN		0x0c0
+#define CTRT_VMCB_RIP		(0x400 + 0x178)
+
+#define CTRT_MAGIC		0x314b525443ULL	/* "CTRK1" */
+#define CTRT_ABI_VERSION	1
+
+/* Offset of ctrt_cpu.cr3, for the entry code. */
+#define CTRT_CB_CR3		16
+
+#ifndef __ASSEMBLER__
+
+typedef unsigned long long ctrt_u64;
+typedef unsigned int ctrt_u32;
+
+/**
+ * struct ctrt_header - the first bytes of the runtime image
+ * @magic: CTRT_MAGIC
+ * @version: CTRT_ABI_VERSION
+ * @pad: zero
+ * @entry: virtual address of the entry point
+ * @text_end: end of the executable part (page aligned)
+ * @rodata_end: end of the read-only part (page aligned)
+ * @file_end: the stored bytes end at or before this; the rest up to
+ *	@image_end is zero
+ * @image_end: end of the image, zeroed data included (page aligned)
+ *
+ * Addresses are virtual, in the runtime's space (from CTRT_BASE).
+ */
+struct ctrt_header {
+	ctrt_u64 magic;
+	ctrt_u32 version;
+	ctrt_u32 pad;
+	ctrt_u64 entry;
+	ctrt_u64 text_end;
+	ctrt_u64 rodata_end;
+	ctrt_u64 file_end;
+	ctrt_u64 image_end;
+};
+
+/* ctrt_cpu.cmd, written by the kernel. */
+#define CTRT_CMD_NONE		0
+#define CTRT_CMD_RUN		1	/* start the guest */
+#define CTRT_CMD_STOP		2	/* stop the guest, save it, halt */
+
+/* ctrt_cpu.state, written by the runtime. */
+#define CTRT_ST_OFF		0	/* not entered yet */
+#define CTRT_ST_IDLE		1	/* parked, no guest yet */
+#define CTRT_ST_RUNNING		2	/* running the guest */
+#define CTRT_ST_BLOCKED		3	/* the guest waits on an exit */
+#define CTRT_ST_HALTED		4	/* guest saved, SVM off, halted: INIT may come */
+#define CTRT_ST_FAULT		5	/* the runtime took an exception */
+
+/* ctrt_cpu.flags, written by the kernel before CTRT_CMD_RUN. */
+#define CTRT_F_IBPB		(1U << 0)	/* IBPB after each #VMEXIT */
+#define CTRT_F_TSC_AUX		(1U << 1)	/* load the guest's TSC_AUX */
+#define CTRT_F_SPEC_CTRL	(1U << 2)	/* load the guest's SPEC_CTRL */
+#define CTRT_F_START_BLOCKED	(1U << 3)	/* not runnable: wait for ATTACH */
+
+/* Guest exits by kind: ctrt_cpu.exit_kinds[]. */
+#define CTRT_EXIT_OTHER		0
+#define CTRT_EXIT_CR_DR		1
+#define CTRT_EXIT_EXCP		2
+#define CTRT_EXIT_INTR		3
+#define CTRT_EXIT_NMI		4
+#define CTRT_EXIT_CPUID		5
+#define CTRT_EXIT_HLT		6
+#define CTRT_EXIT_IOIO		7
+#define CTRT_EXIT_MSR		8
+#define CTRT_EXIT_SHUTDOWN	9
+#define CTRT_EXIT_NPF		10
+#define CTRT_EXIT_SVM_INSN	11	/* VMRUN, VMMCALL, VMLOAD, ... */
+#define CTRT_EXIT_INVALID	12	/* VMRUN refused the state */
+#define CTRT_NR_EXIT_KINDS	13
+
+/**
+ * ctrt_exit_kind() - classify an SVM exit code
+ * @code: VMCB EXITCODE
+ *
+ * Return: CTRT_EXIT_*.
+ */
+static inline unsigned int ctrt_exit_kind(ctrt_u64 code)
+{
+	if (code == ~0ULL)
+		return CTRT_EXIT_INVALID;
+	if (code < 0x40)
+		return CTRT_EXIT_CR_DR;
+	if (code < 0x60)
+		return CTRT_EXIT_EXCP;
+	switch (code) {
+	case 0x60: return CTRT_EXIT_INTR;
+	case 0x61: return CTRT_EXIT_NMI;
+	case 0x72: return CTRT_EXIT_CPUID;
+	case 0x78: return CTRT_EXIT_HLT;
+	case 0x7b: return CTRT_EXIT_IOIO;
+	case 0x7c: return CTRT_EXIT_MSR;
+	case 0x7f: return CTRT_EXIT_SHUTDOWN;
+	case 0x400: return CTRT_EXIT_NPF;
+	}
+	if (code >= 0x80 && code <= 0x87)
+		return CTRT_EXIT_SVM_INSN;
+	return CTRT_EXIT_OTHER;
+}
+
+/**
+ * struct ctrt_gprs - guest general-purpose registers not in the VMCB
+ * @r: indexed like the instruction encoding; RAX and RSP are unused
+ *     (the VMCB holds them)
+ */
+struct ctrt_gprs {
+	ctrt_u64 r[16];
+};
+
+/**
+ * struct ctrt_cpu - control block of one parked CPU, shared by kernel and runtime
+ * @magic: CTRT_MAGIC
+ * @version: CTRT_ABI_VERSION
+ * @index: this CPU's index in the runtime (its area is CTRT_CPU_VA(@index))
+ * @flags: CTRT_F_*
+ * @cr3: physical address of the runtime's top-level page table
+ * @vmcb_pa: physical address of the VMCB (CTRT_OFF_VMCB)
+ * @hostsave_pa: physical address of the runtime's VMSAVE area
+ * @hsave_pa: physical address of the host-save area (MSR_VM_HSAVE_PA)
+ * @xcr0: the guest's XCR0
+ * @dr: the guest's DR0-DR3
+ * @tsc_aux: the guest's TSC_AUX
+ * @spec_ctrl: the guest's SPEC_CTRL
+ * @gprs: the guest's general-purpose registers
+ * @cmd: CTRT_CMD_*, written by the kernel
+ * @state: CTRT_ST_*, written by the runtime
+ * @heartbeat: incremented by the runtime on each pass of its loops
+ * @vmruns: VMRUNs executed
+ * @exits: guest exits
+ * @exit_kinds: guest exits by CTRT_EXIT_* kind
+ * @nmis: NMIs taken by the runtime's own handler
+ * @strays: other interrupts taken by the runtime's own handler
+ * @run_tsc: TSC when the guest first ran
+ * @blocked_code: EXITCODE of the exit the guest waits on
+ * @blocked_info1: its EXITINFO1
+ * @blocked_info2: its EXITINFO2
+ * @blocked_rip: the guest's RIP at that exit
+ * @blocked_tsc: TSC when it blocked (0: not blocked)
+ * @stop_tsc: TSC when the guest was stopped
+ * @fault_vector: exception vector the runtime took (CTRT_ST_FAULT)
+ * @fault_error: its error code
+ * @fault_rip: where
+ * @fault_cr2: CR2 at the fault
+ */
+struct ctrt_cpu {
+	ctrt_u64 magic;
+	ctrt_u32 version;
+	ctrt_u32 index;
+	ctrt_u64 cr3;		/* CTRT_CB_CR3 */
+	ctrt_u64 vmcb_pa;
+	ctrt_u64 hostsave_pa;
+	ctrt_u64 hsave_pa;
+	ctrt_u64 xcr0;
+	ctrt_u64 dr[4];
+	ctrt_u64 tsc_aux;
+	ctrt_u64 spec_ctrl;
+	ctrt_u32 flags;
+	ctrt_u32 pad0;
+	struct ctrt_gprs gprs;
+
+	ctrt_u32 cmd;
+	ctrt_u32 state;
+
+	ctrt_u64 heartbeat;
+	ctrt_u64 vmruns;
+	ctrt_u64 exits;
+	ctrt_u64 exit_kinds[CTRT_NR_EXIT_KINDS];
+	ctrt_u64 nmis;
+	ctrt_u64 strays;
+	ctrt_u64 run_tsc;
+	ctrt_u64 blocked_code;
+	ctrt_u64 blocked_info1;
+	ctrt_u64 blocked_info2;
+	ctrt_u64 blocked_rip;
+	ctrt_u64 blocked_tsc;
+	ctrt_u64 stop_tsc;
+	ctrt_u64 fault_vector;
+	ctrt_u64 fault_error;
+	ctrt_u64 fault_rip;
+	ctrt_u64 fault_cr2;
+};
+
+#endif /* __ASSEMBLER__ */
+#endif /* __CARETAKER_RT_ABI_H */

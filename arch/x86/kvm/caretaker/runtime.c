@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The kernel's side of the caretaker runtime: copy the image, build its
+ * address space, park CPUs in it, start and stop the guest on them, and
+ * give the CPUs back.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/cpu.h>
+#include <linux/delay.h>
+#include <linux/gfp.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <asm/apic.h>
+#include <asm/nospec-branch.h>
+#include <asm/pgtable.h>
+#include <asm/svm.h>
+
+#include "runtime.h"
+
+extern const u8 caretaker_rt_image[], caretaker_rt_image_end[];
+
+/**
+ * DOC: the runtime's memory
+ *
+ * Everything the runtime touches is allocated at PREPARE from unmovable
+ * kernel memory (never CMA or movable zones, so never KHO's scratch
+ * area) and stays where it is until the orphan is released: the image,
+ * its page tables, and per parked CPU a control block, GDT/TSS, IDT,
+ * VMCB, two save areas, private copies of the I/O and MSR permission
+ * maps, three stacks and the guest's XSAVE image.  The runtime's CR3
+ * maps exactly these (struct ct_runtime) and nothing of the kernel.
+ */
+static const struct {
+	unsigned long off;
+	unsigned long size;	/* 0: the XSAVE region, sized per VM */
+} ct_regions[] = {
+	{ CTRT_OFF_CB,		PAGE_SIZE },
+	{ CTRT_OFF_GDT,		PAGE_SIZE },
+	{ CTRT_OFF_IDT,		PAGE_SIZE },
+	{ CTRT_OFF_VMCB,	PAGE_SIZE },
+	{ CTRT_OFF_HOSTSAVE,	PAGE_SIZE },
+	{ CTRT_OFF_HSAVE,	PAGE_SIZE },
+	{ CTRT_OFF_MSRPM,	CTRT_MSRPM_SIZE },
+	{ CTRT_OFF_IOPM,	CTRT_IOPM_SIZE },
+	{ CTRT_OFF_NMI_STACK,	CTRT_NMI_STACK_SIZE },
+	{ CTRT_OFF_EXC_STACK,	CTRT_EXC_STACK_SIZE },
+	{ CTRT_OFF_STACK,	CTRT_STACK_SIZE },
+	{ CTRT_OFF_XSAVE,	0 },
+};
+
+static_assert(ARRAY_SIZE(ct_regions) <= ARRAY_SIZE(((struct ct_runtime_cpu *)0)->region));
+static_assert(sizeof(struct ctrt_cpu) <= PAGE_SIZE);
+static_assert(offsetof(struct ctrt_cpu, cr3) == CTRT_CB_CR3);
+static_assert(offsetof(struct vmcb, control.tlb_ctl) == CTRT_VMCB_TLB_CTL);
+static_assert(offsetof(struct vmcb, control.exit_code) == CTRT_VMCB_EXIT_CODE);
+static_assert(offsetof(struct vmcb, control.exit_info_1) == CTRT_VMCB_EXIT_INFO1);
+static_assert(offsetof(struct vmcb, control.exit_info_2) == CTRT_VMCB_EXIT_INFO2);
+static_assert(offsetof(struct vmcb, control.clean) == CTRT_VMCB_CLEAN);
+static_assert(offsetof(struct vmcb, save.rip) == CTRT_VMCB_RIP);
+static_assert(CTRT_OFF_XSAVE + CTRT_XSAVE_MAX <= CTRT_CPU_SIZE);
+
+/* How long a parked CPU may take to answer (TCG test hosts are slow). */
+#define CT_RUNTIME_TIMEOUT_MS	5000
+
+static unsigned long ct_region_size(struct ct_runtime *rt, unsigned int r)
+{
+	return ct_regions[r].size ?: PAGE_ALIGN(rt->xsave_size);
+}
+
+/**
+ * ct_runtime_pa() - physical address of a place in a CPU's area
+ * @c: the CPU
+ * @off: offset in its area, inside one of its regions
+ *
+ * Return: the physical address, or 0 if @off is in no region.
+ */
+phys_addr_t ct_runtime_pa(struct ct_runtime_cpu *c, unsigned long off)
+{
+	unsigned int r;
+
+	for (r = 0; r < ARRAY_SIZE(ct_regions); r++)
+		if (off >= ct_regions[r].off &&
+		    off < ct_regions[r].off + ct_region_size(c->rt, r))
+			return c->region_pa[r] + off - ct_regions[r].off;
+	return 0;
+}
+
+static int ct_runtime_map_image(struct ct_runtime *rt)
+{
+	const struct ctrt_header *h = (const void *)caretaker_rt_image;
+	size_t file = caretaker_rt_image_end - caretaker_rt_image;
+	unsigned long size, va;
+	u64 flags;
+	void *img;
+	int ret;
+
+	if (file < sizeof(*h) || h->magic != CTRT_MAGIC ||
+	    h->version != CTRT_ABI_VERSION ||
+	    h->file_end - CTRT_BASE < file ||
+	    h->image_end - CTRT_BASE > CTRT_IMAGE_MAX ||
+	    h->text_end > h->rodata_end || h->rodata_end > h->image_end ||
+	    h->file_end > h->image_end || h->entry >= h->text_end) {
+		pr_err_ratelimited("the embedded runtime image is malformed\n");
+		return -ENOEXEC;
+	}
+	size = h->image_end - CTRT_BASE;
+	rt->image_order = get_order(size);
+	rt->image = alloc_pages(GFP_KERNEL_ACCOUNT | __GFP_ZERO, rt->image_order);
+	if (!rt->image)
+		return -ENOMEM;
+	img = page_address(rt->image);
+	memcpy(img, caretaker_rt_image, file);
+	rt->entry = h->entry;
+
+	for (va = CTRT_BASE; va < h->image_end; va += PAGE_SIZE) {
+		if (va < h->text_end)
+			flags = 0;			/* read-only, executable */
+		else if (va < h->rodata_end)
+			flags = CT_PTE_NX;		/* read-only */
+		else
+			flags = CT_PTE_RW | CT_PTE_NX;
+		ret = ct_pgtable_map(&rt->pt, va, virt_to_phys(img + va - CTRT_BASE),
+				     flags | CT_PTE_A | CT_PTE_D);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void ct_runtime_free_cpu(struct ct_runtime *rt, struct ct_runtime_cpu *c)
+{
+	unsigned int r;
+
+	for (r = 0; r < ARRAY_SIZE(ct_regions); r++)
+		if (c->region[r])
+			free_pages((unsigned long)c->region[r],
+				   get_order(ct_region_size(rt, r)));
+}
+
+static int ct_runtime_map_cpu(struct ct_runtime *rt, struct ct_runtime_cpu *c)
+{
+	unsigned long base = CTRT_CPU_VA(c->index), size, off;
+	unsigned int r;
+	int ret;
+
+	for (r = 0; r < ARRAY_SIZE(ct_regions); r++) {
+		size = ct_region_size(rt, r);
+		c->region[r] = (void *)__get_free_pages(GFP_KERNEL_ACCOUNT | __GFP_ZERO,
+							get_order(size));
+		if (!c->region[r])
+			return -ENOMEM;
+		c->region_pa[r] = virt_to_phys(c->region[r]);
+		for (off = 0; off < size; off += PAGE_SIZE) {
+			ret = ct_pgtable_map(&rt->pt, base + ct_regions[r].off + off,
+					     c->region_pa[r] + off,
+					     CT_PTE_RW | CT_PTE_NX | CT_PTE_A | CT_PTE_D);
+			if (ret)
+				return ret;
+		}
+	}
+	c->cb = c->region[0];
+	c->vmcb = c->region[3];
+	c->xsave = c->region[ARRAY_SIZE(ct_regions) - 1];
+
+	c->cb->magic = CTRT_MAGIC;
+	c->cb->version = CTRT_ABI_VERSION;
+	c->cb->index = c->index;
+	c->cb->cr3 = ct_pgtable_root_pa(&rt->pt);
+	c->cb->vmcb_pa = ct_runtime_pa(c, CTRT_OFF_VMCB);
+	c->cb->hostsave_pa = ct_runtime_pa(c, CTRT_OFF_HOSTSAVE);
+	c->cb->hsave_pa = ct_runtime_pa(c, CTRT_OFF_HSAVE);
+	/* Private permission maps: intercept every port and every MSR. */
+	memset(c->region[6], 0xff, CTRT_MSRPM_SIZE);
+	memset(c->region[7], 0xff, CTRT_IOPM_SIZE);
+	return 0;
+}
+
+/**
+ * ct_runtime_create() - a runtime instance for some CPUs, not parked yet
+ * @nr_cpus: number of CPUs, at most CTRT_MAX_CPUS
+ * @cpus: their Linux numbers
+ * @xsave_size: bytes of the guest's XSAVE image (KVM_GET_XSAVE2's size)
+ *
+ * Context: process context, may sleep.
+ * Return: the instance or an ERR_PTR(): -EINVAL for sizes the runtime's
+ * layout cannot hold, -EOPNOTSUPP with 5-level paging, -ENOMEM.
+ */
+struct ct_runtime *ct_runtime_create(unsigned int nr_cpus, const u32 *cpus,
+				     u32 xsave_size)
+{
+	/*
+	 * The kernel half of every mm's top level is the same (x86-64
+	 * preallocates it): the caller's serves as the kernel's.
+	 */
+	pgd_t *kpgd = current->active_mm->pgd;
+	struct ct_runtime *rt;
+	unsigned int i;
+	int ret;
+
+	if (!nr_cpus || nr_cpus > CTRT_MAX_CPUS || !xsave_size ||
+	    xsave_size > CTRT_XSAVE_MAX)
+		return ERR_PTR(-EINVAL);
+	/* The runtime's slot must be free in the kernel's top level. */
+	if (pgtable_l5_enabled() || pgd_val(kpgd[CTRT_PML4_SLOT]))
+		return ERR_PTR(-EOPNOTSUPP);
+
+	rt = kzalloc(struct_size(rt, cpus, nr_cpus), GFP_KERNEL_ACCOUNT);
+	if (!rt)
+		return ERR_PTR(-ENOMEM);
+	rt->nr_cpus = nr_cpus;
+	rt->xsave_size = xsave_size;
+	ret = ct_pgtable_init(&rt->pt, CT_PTE_RW);
+	if (ret)
+		goto err;
+	ret = ct_runtime_map_image(rt);
+	if (ret)
+		goto err;
+	for (i = 0; i < nr_cpus; i++) {
+		rt->cpus[i].rt = rt;
+		rt->cpus[i].index = i;
+		rt->cpus[i].cpu = cpus[i];
+		ret = ct_runtime_map_cpu(rt, &rt->cpus[i]);
+		if (ret)
+			goto err;
+	}
+
+	/* The bridge: the kernel's half of the top level, plus the runtime's slot. */
+	rt->bridge = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+	ret = -ENOMEM;
+	if (!rt->bridge)
+		goto err;
+	memcpy(rt->bridge + KERNEL_PGD_BOUNDARY, kpgd + KERNEL_PGD_BOUNDARY,
+	       KERNEL_PGD_PTRS * sizeof(pgd_t));
+	rt->bridge[CTRT_PML4_SLOT] = *ct_pgtable_top_entry(&rt->pt, CTRT_PML4_SLOT);
+	return rt;
+err:
+	ct_runtime_destroy(rt);
+	return ERR_PTR(ret);
+}
+
+/*
+ * On the CPU being parked, from play_dead, interrupts off: switch to the
+ * bridge page table and jump into the runtime, which loads its own.
+ */
+static void __noreturn ct_runtime_enter(void *arg)
+{
+	struct ct_runtime_cpu *c = arg;
+
+	asm volatile("mov %0, %%cr3\n\t"
+		     ANNOTATE_RETPOLINE_SAFE "\n\t"
+		     "jmp *%1\n\t"
+		     : : "r"(virt_to_phys(c->rt->bridge)), "r"(c->rt->entry),
+			 "D"(CTRT_CPU_VA(c->index))
+		     : "memory");
+	unreachable();
+}
+
+static int ct_runtime_wait(struct ct_runtime_cpu *c, u32 want, bool kick)
+{
+	unsigned int ms;
+	u32 state;
+
+	for (ms = 0; ms < CT_RUNTIME_TIMEOUT_MS; ms++) {
+		state = READ_ONCE(c->cb->state);
+		if (state == want)
+			return 0;
+		if (state == CTRT_ST_FAULT) {
+			pr_err_ratelimited("runtime on CPU %u took exception %llu at %#llx (error %#llx, cr2 %#llx)\n",
+					   c->cpu, c->cb->fault_vector, c->cb->fault_rip,
+					   c->cb->fault_error, c->cb->fault_cr2);
+			return -EIO;
+		}
+		/* The runtime sleeps in HLT: an NMI wakes it to look again. */
+		if (kick && state != CTRT_ST_OFF)
+			apic->send_IPI(c->cpu, NMI_VECTOR);
+		usleep_range(500, 1000);
+	}
+	pr_err_ratelimited("runtime on CPU %u did not reach state %u (it is in %u)\n",
+			   c->cpu, want, READ_ONCE(c->cb->state));
+	return -ETIMEDOUT;
+}
+
+/**
+ * ct_runtime_park() - take the instance's CPUs from Linux into the runtime
+ * @rt: the instance
+ *
+ * Each CPU is offlined with cpu_park() and enters the runtime, which
+ * sets up its own tables and waits, idle, for a guest.  On failure the
+ * CPUs parked so far stay parked: ct_runtime_destroy() returns them.
+ *
+ * Context: process context, may sleep; not under cpus_read_lock().
+ * Return: 0, cpu_park()'s error, or -ETIMEDOUT/-EIO if a CPU did not
+ * arrive.
+ */
+int ct_runtime_park(struct ct_runtime *rt)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < rt->nr_cpus; i++) {
+		struct ct_runtime_cpu *c = &rt->cpus[i];
+		struct cpu_park_owner owner = { ct_runtime_enter, c };
+
+		ret = cpu_park(c->cpu, &owner);
+		if (ret)
+			return ret;
+		c->parked = true;
+		ret = ct_runtime_wait(c, CTRT_ST_IDLE, false);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/**
+ * ct_runtime_start() - let a parked CPU run its guest
+ * @c: the CPU, idle in the runtime, its VMCB and context filled in
+ *
+ * Context: any context.
+ */
+void ct_runtime_start(struct ct_runtime_cpu *c)
+{
+	/* The control block's contents before the command (x86: TSO). */
+	smp_wmb();
+	WRITE_ONCE(c->cb->cmd, CTRT_CMD_RUN);
+	apic->send_IPI(c->cpu, NMI_VECTOR);
+}
+
+/**
+ * ct_runtime_stop() - stop a parked CPU's guest and halt the CPU
+ * @c: the CPU
+ *
+ * The runtime leaves the guest at its next exit (an NMI forces one),
+ * saves what only the CPU holds (XSAVE image, DR0-3, TSC_AUX) into its
+ * area, turns SVM off and halts with GIF set, ready for INIT.
+ *
+ * Context: process context, may sleep.
+ * Return: 0 once halted, -ETIMEDOUT or -EIO if the runtime did not answer.
+ */
+int ct_runtime_stop(struct ct_runtime_cpu *c)
+{
+	u32 state = READ_ONCE(c->cb->state);
+
+	if (!c->parked || state == CTRT_ST_HALTED)
+		return 0;
+	if (state == CTRT_ST_OFF || state == CTRT_ST_FAULT)
+		return -EIO;
+	WRITE_ONCE(c->cb->cmd, CTRT_CMD_STOP);
+	return ct_runtime_wait(c, CTRT_ST_HALTED, true);
+}
+
+/**
+ * ct_runtime_destroy() - stop every CPU, give them back to Linux, free all
+ * @rt: the instance, or NULL
+ *
+ * A CPU whose runtime does not answer stays parked, and its memory is
+ * leaked on purpose: the CPU may still be using it.
+ *
+ * Context: process context, may sleep.
+ */
+void ct_runtime_destroy(struct ct_runtime *rt)
+{
+	bool leak = false;
+	unsigned int i;
+	int ret;
+
+	if (!rt)
+		return;
+	for (i = 0; i < rt->nr_cpus; i++) {
+		struct ct_runtime_cpu *c = &rt->cpus[i];
+
+		if (!c->parked)
+			continue;
+		/* A runtime that faulted left GIF set: INIT still gets in. */
+		if (ct_runtime_stop(c) && READ_ONCE(c->cb->state) != CTRT_ST_FAULT) {
+			pr_err_ratelimited("CPU %u stays parked: its runtime does not answer\n",
+					   c->cpu);
+			leak = true;
+			continue;
+		}
+		c->parked = false;
+		ret = cpu_unpark(c->cpu);
+		if (ret)
+			pr_err_ratelimited("CPU %u could not be brought back online: %d\n",
+					   c->cpu, ret);
+	}
+	if (leak)
+		return;
+	for (i = 0; i < rt->nr_cpus; i++)
+		ct_runtime_free_cpu(rt, &rt->cpus[i]);
+	if (rt->image)
+		__free_pages(rt->image, rt->image_order);
+	free_page((unsigned long)rt->bridge);
+	ct_pgtable_destroy(&rt->pt);
+	kfree(rt);
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The kernel's side of the caretaker runtime: one instance per orphan,
+ * its address space, and the CPUs parked in it.
+ */
+#ifndef __CARETAKER_RUNTIME_H
+#define __CARETAKER_RUNTIME_H
+
+#include <linux/types.h>
+
+#include "pgtable.h"
+#include "rt_abi.h"
+
+struct ct_runtime;
+
+/**
+ * struct ct_runtime_cpu - one parked CPU of a runtime instance
+ * @rt: the instance
+ * @index: index in the instance: the area at CTRT_CPU_VA(@index)
+ * @cpu: the Linux CPU number
+ * @parked: cpu_park() succeeded and cpu_unpark() was not called yet
+ * @cb: the control block (kernel address)
+ * @vmcb: the VMCB page (kernel address)
+ * @xsave: the guest's XSAVE image (kernel address)
+ * @region: kernel addresses of the area's regions, by region index
+ * @region_pa: their physical addresses
+ */
+struct ct_runtime_cpu {
+	struct ct_runtime *rt;
+	unsigned int index;
+	unsigned int cpu;
+	bool parked;
+	struct ctrt_cpu *cb;
+	void *vmcb;
+	void *xsave;
+	void *region[12];
+	phys_addr_t region_pa[12];
+};
+
+/**
+ * struct ct_runtime - a runtime instance
+ * @pt: its page table (CR3)
+ * @bridge: the bridge top level: the kernel's, plus the runtime's slot
+ * @image: the copied image
+ * @image_order: allocation order of @image
+ * @entry: the entry point (runtime address)
+ * @xsave_size: bytes of each CPU's XSAVE region
+ * @nr_cpus: CPUs in @cpus
+ * @cpus: the parked CPUs
+ */
+struct ct_runtime {
+	struct ct_pgtable pt;
+	u64 *bridge;
+	struct page *image;
+	unsigned int image_order;
+	u64 entry;
+	u32 xsave_size;
+	unsigned int nr_cpus;
+	struct ct_runtime_cpu cpus[] __counted_by(nr_cpus);
+};
+
+struct ct_runtime *ct_runtime_create(unsigned int nr_cpus, const u32 *cpus,
+				     u32 xsave_size);
+int ct_runtime_park(struct ct_runtime *rt);
+void ct_runtime_start(struct ct_runtime_cpu *c);
+int ct_runtime_stop(struct ct_runtime_cpu *c);
+void ct_runtime_destroy(struct ct_runtime *rt);
+phys_addr_t ct_runtime_pa(struct ct_runtime_cpu *c, unsigned long off);
+
+#endif /* __CARETAKER_RUNTIME_H */

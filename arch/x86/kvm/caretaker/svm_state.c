@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * A vCPU's state, as KVM's save/restore ioctls carry it, in and out of
+ * the runtime's VMCB.
+ *
+ * The state comes from kvm_x86_vcpu_get_state() (what KVM_GET_REGS,
+ * _SREGS2, _XSAVE2, _XCRS, _DEBUGREGS, _VCPU_EVENTS, _LAPIC, _MP_STATE,
+ * _MSRS and the TSC offset attribute return) and goes back through
+ * kvm_x86_vcpu_set_state(): never through KVM's own VMCB, which carries
+ * KVM's artefacts.
+ */
+#include <linux/kvm_host.h>
+#include <asm/apicdef.h>
+#include <asm/msr-index.h>
+#include <asm/svm.h>
+
+#include "msrs.h"
+#include "svm_state.h"
+
+/**
+ * DOC: the guest under the runtime
+ *
+ * The runtime's VMCB intercepts every port, every MSR but the ones its
+ * VMLOAD/VMSAVE area holds (FS and GS base, KERNEL_GS_BASE, STAR, LSTAR,
+ * CSTAR, SYSCALL_MASK), CPUID, HLT, XSETBV, INVD, WBINVD, MONITOR/MWAIT,
+ * every SVM instruction, task switches, SMI, INIT, shutdown and #MC; the
+ * guest's own page tables run under a nested page table of its pinned
+ * memory, with ASID 1, flushed on the first VMRUN.  Physical interrupts
+ * stay masked in the guest (V_INTR_MASKING with the runtime's IF=0);
+ * NMIs exit, and the runtime takes them itself.  IRET is intercepted
+ * while the guest's NMIs are masked, so that their unmasking is KVM's to
+ * see.  An event KVM was delivering at DETACH (an exception, an NMI or
+ * an interrupt) is injected on the first VMRUN; an event whose delivery
+ * an exit interrupted is handed back to KVM as injected.
+ */
+
+static const u32 ct_vmload_msrs[] = {
+	MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE,
+	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK,
+};
+
+static struct kvm_msr_entry *ct_find_msr(const struct kvm_x86_vcpu_state *s, u32 index)
+{
+	u32 i;
+
+	for (i = 0; i < s->nmsrs; i++)
+		if (s->msrs[i].index == index)
+			return &s->msrs[i];
+	return NULL;
+}
+
+static u64 ct_msr(const struct kvm_x86_vcpu_state *s, u32 index, u64 dflt)
+{
+	struct kvm_msr_entry *e = ct_find_msr(s, index);
+
+	return e ? e->data : dflt;
+}
+
+static void ct_set_msr(struct kvm_x86_vcpu_state *s, u32 index, u64 data)
+{
+	struct kvm_msr_entry *e = ct_find_msr(s, index);
+
+	if (e)
+		e->data = data;
+}
+
+/* Let the guest access @msr directly (both directions). */
+static void ct_msrpm_clear(u8 *msrpm, u32 msr)
+{
+	u32 base, off;
+
+	if (msr <= 0x1fff)
+		base = 0, off = msr;
+	else if (msr - 0xc0000000 <= 0x1fff)
+		base = 0x800, off = msr - 0xc0000000;
+	else if (msr - 0xc0010000 <= 0x1fff)
+		base = 0x1000, off = msr - 0xc0010000;
+	else
+		return;
+	msrpm[base + off / 4] &= ~(3 << (2 * (off % 4)));
+}
+
+static void ct_intercept(struct vmcb_control_area *ctl, unsigned int bit)
+{
+	ctl->intercepts[bit / 32] |= BIT(bit % 32);
+}
+
+static void ct_seg_to_vmcb(struct vmcb_seg *d, const struct kvm_segment *v)
+{
+	d->base = v->base;
+	d->limit = v->limit;
+	d->selector = v->selector;
+	d->attrib = (v->type & SVM_SELECTOR_TYPE_MASK) |
+		    (v->s & 1) << SVM_SELECTOR_S_SHIFT |
+		    (v->dpl & 3) << SVM_SELECTOR_DPL_SHIFT |
+		    ((v->present & 1) && !v->unusable) << SVM_SELECTOR_P_SHIFT |
+		    (v->avl & 1) << SVM_SELECTOR_AVL_SHIFT |
+		    (v->l & 1) << SVM_SELECTOR_L_SHIFT |
+		    (v->db & 1) << SVM_SELECTOR_DB_SHIFT |
+		    (v->g & 1) << SVM_SELECTOR_G_SHIFT;
+}
+
+/* As svm_get_segment() reads a VMCB segment. */
+static void ct_seg_from_vmcb(struct kvm_segment *v, const struct vmcb_seg *d, int seg)
+{
+	v->base = d->base;
+	v->limit = d->limit;
+	v->selector = d->selector;
+	v->type = d->attrib & SVM_SELECTOR_TYPE_MASK;
+	v->s = (d->attrib >> SVM_SELECTOR_S_SHIFT) & 1;
+	v->dpl = (d->attrib >> SVM_SELECTOR_DPL_SHIFT) & 3;
+	v->present = (d->attrib >> SVM_SELECTOR_P_SHIFT) & 1;
+	v->avl = (d->attrib >> SVM_SELECTOR_AVL_SHIFT) & 1;
+	v->l = (d->attrib >> SVM_SELECTOR_L_SHIFT) & 1;
+	v->db = (d->attrib >> SVM_SELECTOR_DB_SHIFT) & 1;
+	v->g = d->limit > 0xfffff;
+	v->unusable = !v->present;
+	switch (seg) {
+	case VCPU_SREG_TR:
+		v->type |= 0x2;
+		break;
+	case VCPU_SREG_DS:
+	case VCPU_SREG_ES:
+	case VCPU_SREG_FS:
+	case VCPU_SREG_GS:
+		if (!v->unusable)
+			v->type |= 0x1;
+		break;
+	case VCPU_SREG_SS:
+		if (v->unusable)
+			v->db = 0;
+		break;
+	}
+}
+
+static u32 ct_event_inj(const struct kvm_vcpu_events *ev, u32 *err)
+{
+	*err = 0;
+	if (ev->exception.injected || ev->exception.pending) {
+		*err = ev->exception.error_code;
+		return ev->exception.nr | SVM_EVTINJ_TYPE_EXEPT | SVM_EVTINJ_VALID |
+		       (ev->exception.has_error_code ? SVM_EVTINJ_VALID_ERR : 0);
+	}
+	if (ev->nmi.injected)
+		return NMI_VECTOR | SVM_EVTINJ_TYPE_NMI | SVM_EVTINJ_VALID;
+	if (ev->interrupt.injected)
+		return ev->interrupt.nr | SVM_EVTINJ_VALID |
+		       (ev->interrupt.soft ? SVM_EVTINJ_TYPE_SOFT : SVM_EVTINJ_TYPE_INTR);
+	return 0;
+}
+
+static u64 ct_xcr0(const struct kvm_x86_vcpu_state *s)
+{
+	u32 i;
+
+	for (i = 0; i < s->xcrs.nr_xcrs && i < KVM_MAX_XCRS; i++)
+		if (s->xcrs.xcrs[i].xcr == 0)
+			return s->xcrs.xcrs[i].value;
+	return XFEATURE_MASK_FP;
+}
+
+/**
+ * ct_svm_load() - make a parked CPU's VMCB and context the guest's
+ * @c: the CPU, idle in the runtime
+ * @s: the vCPU's state, taken with the vCPU stopped
+ * @ncr3: the nested page table of the guest's memory
+ *
+ * Context: any context; the runtime must not be running a guest on @c.
+ * Return: 0, or -EINVAL if the XSAVE image does not fit.
+ */
+int ct_svm_load(struct ct_runtime_cpu *c, const struct kvm_x86_vcpu_state *s,
+		phys_addr_t ncr3)
+{
+	struct vmcb *vmcb = c->vmcb;
+	struct vmcb_control_area *ctl = &vmcb->control;
+	struct vmcb_save_area *save = &vmcb->save;
+	const struct kvm_sregs2 *sr = &s->sregs2;
+	struct ctrt_cpu *cb = c->cb;
+	static const unsigned int intercepts[] = {
+		INTERCEPT_INTR, INTERCEPT_NMI, INTERCEPT_SMI, INTERCEPT_INIT,
+		INTERCEPT_CPUID, INTERCEPT_RSM, INTERCEPT_INVD, INTERCEPT_HLT,
+		INTERCEPT_INVLPGA, INTERCEPT_IOIO_PROT, INTERCEPT_MSR_PROT,
+		INTERCEPT_TASK_SWITCH, INTERCEPT_SHUTDOWN, INTERCEPT_VMRUN,
+		INTERCEPT_VMMCALL, INTERCEPT_VMLOAD, INTERCEPT_VMSAVE,
+		INTERCEPT_STGI, INTERCEPT_CLGI, INTERCEPT_SKINIT,
+		INTERCEPT_ICEBP, INTERCEPT_WBINVD, INTERCEPT_MONITOR,
+		INTERCEPT_MWAIT, INTERCEPT_MWAIT_COND, INTERCEPT_XSETBV,
+		INTERCEPT_RDPRU,
+	};
+	unsigned int i;
+
+	if (!s->xsave_size || s->xsave_size > c->rt->xsave_size)
+		return -EINVAL;
+
+	memset(vmcb, 0, PAGE_SIZE);
+	for (i = 0; i < ARRAY_SIZE(intercepts); i++)
+		ct_intercept(ctl, intercepts[i]);
+	ct_intercept(ctl, INTERCEPT_EXCEPTION_OFFSET + MC_VECTOR);
+	if (s->events.nmi.masked)
+		ct_intercept(ctl, INTERCEPT_IRET);
+	for (i = 0; i < ARRAY_SIZE(ct_vmload_msrs); i++)
+		ct_msrpm_clear(c->region[6], ct_vmload_msrs[i]);
+	ctl->iopm_base_pa = ct_runtime_pa(c, CTRT_OFF_IOPM);
+	ctl->msrpm_base_pa = ct_runtime_pa(c, CTRT_OFF_MSRPM);
+	ctl->tsc_offset = s->tsc_offset;
+	ctl->asid = 1;
+	ctl->tlb_ctl = TLB_CONTROL_FLUSH_ALL_ASID;
+	ctl->int_ctl = V_INTR_MASKING_MASK | (sr->cr8 & V_TPR_MASK);
+	ctl->int_state = s->events.interrupt.shadow ? SVM_INTERRUPT_SHADOW_MASK : 0;
+	ctl->misc_ctl = SVM_MISC_ENABLE_NP;
+	ctl->nested_cr3 = ncr3;
+	ctl->event_inj = ct_event_inj(&s->events, &ctl->event_inj_err);
+	ctl->clean = 0;
+
+	ct_seg_to_vmcb(&save->es, &sr->es);
+	ct_seg_to_vmcb(&save->cs, &sr->cs);
+	ct_seg_to_vmcb(&save->ss, &sr->ss);
+	ct_seg_to_vmcb(&save->ds, &sr->ds);
+	ct_seg_to_vmcb(&save->fs, &sr->fs);
+	ct_seg_to_vmcb(&save->gs, &sr->gs);
+	ct_seg_to_vmcb(&save->ldtr, &sr->ldt);
+	ct_seg_to_vmcb(&save->tr, &sr->tr);
+	save->gdtr.base = sr->gdt.base;
+	save->gdtr.limit = sr->gdt.limit;
+	save->idtr.base = sr->idt.base;
+	save->idtr.limit = sr->idt.limit;
+	save->cpl = sr->ss.dpl & 3;
+	/* VMRUN requires EFER.SVME in the guest's EFER; the guest's own is 0. */
+	save->efer = sr->efer | EFER_SVME;
+	save->cr0 = sr->cr0;
+	save->cr2 = sr->cr2;
+	save->cr3 = sr->cr3;
+	save->cr4 = sr->cr4;
+	save->dr6 = s->debugregs.dr6;
+	save->dr7 = s->debugregs.dr7;
+	save->rflags = s->regs.rflags;
+	save->rip = s->regs.rip;
+	save->rsp = s->regs.rsp;
+	save->rax = s->regs.rax;
+	save->kernel_gs_base = ct_msr(s, MSR_KERNEL_GS_BASE, 0);
+	save->star = ct_msr(s, MSR_STAR, 0);
+	save->lstar = ct_msr(s, MSR_LSTAR, 0);
+	save->cstar = ct_msr(s, MSR_CSTAR, 0);
+	save->sfmask = ct_msr(s, MSR_SYSCALL_MASK, 0);
+	save->sysenter_cs = ct_msr(s, MSR_IA32_SYSENTER_CS, 0);
+	save->sysenter_esp = ct_msr(s, MSR_IA32_SYSENTER_ESP, 0);
+	save->sysenter_eip = ct_msr(s, MSR_IA32_SYSENTER_EIP, 0);
+	save->g_pat = ct_msr(s, MSR_IA32_CR_PAT, MSR_IA32_CR_PAT_DEFAULT);
+
+	cb->gprs.r[1] = s->regs.rcx;
+	cb->gprs.r[2] = s->regs.rdx;
+	cb->gprs.r[3] = s->regs.rbx;
+	cb->gprs.r[5] = s->regs.rbp;
+	cb->gprs.r[6] = s->regs.rsi;
+	cb->gprs.r[7] = s->regs.rdi;
+	cb->gprs.r[8] = s->regs.r8;
+	cb->gprs.r[9] = s->regs.r9;
+	cb->gprs.r[10] = s->regs.r10;
+	cb->gprs.r[11] = s->regs.r11;
+	cb->gprs.r[12] = s->regs.r12;
+	cb->gprs.r[13] = s->regs.r13;
+	cb->gprs.r[14] = s->regs.r14;
+	cb->gprs.r[15] = s->regs.r15;
+
+	memset(c->xsave, 0, c->rt->xsave_size);
+	memcpy(c->xsave, s->xsave, s->xsave_size);
+	cb->xcr0 = ct_xcr0(s);
+	for (i = 0; i < 4; i++)
+		cb->dr[i] = s->debugregs.db[i];
+
+	cb->flags = 0;
+	if (boot_cpu_has(X86_FEATURE_IBPB))
+		cb->flags |= CTRT_F_IBPB;
+	if (ct_find_msr(s, MSR_TSC_AUX)) {
+		cb->flags |= CTRT_F_TSC_AUX;
+		cb->tsc_aux = ct_msr(s, MSR_TSC_AUX, 0);
+	}
+	if (boot_cpu_has(X86_FEATURE_MSR_SPEC_CTRL) && ct_find_msr(s, MSR_IA32_SPEC_CTRL)) {
+		cb->flags |= CTRT_F_SPEC_CTRL;
+		cb->spec_ctrl = ct_msr(s, MSR_IA32_SPEC_CTRL, 0);
+	}
+	if (s->mp_state.mp_state != KVM_MP_STATE_RUNNABLE)
+		cb->flags |= CTRT_F_START_BLOCKED;
+	return 0;
+}
+
+/* An event whose delivery an exit interrupted goes back to KVM as injected. */
+static void ct_store_events(struct kvm_vcpu_events *ev, u32 info, u32 err)
+{
+	u32 type = info & SVM_EXITINTINFO_TYPE_MASK;
+	u8 vector = info & SVM_EXITINTINFO_VEC_MASK;
+
+	ev->exception.injected = 0;
+	ev->exception.pending = 0;
+	ev->nmi.injected = 0;
+	ev->interrupt.injected = 0;
+	if (!(info & SVM_EXITINTINFO_VALID))
+		return;
+	switch (type) {
+	case SVM_EXITINTINFO_TYPE_EXEPT:
+		ev->exception.injected = 1;
+		ev->exception.nr = vector;
+		ev->exception.has_error_code = !!(info & SVM_EXITINTINFO_VALID_ERR);
+		ev->exception.error_code = err;
+		break;
+	case SVM_EXITINTINFO_TYPE_NMI:
+		ev->nmi.injected = 1;
+		break;
+	case SVM_EXITINTINFO_TYPE_INTR:
+	case SVM_EXITINTINFO_TYPE_SOFT:
+		ev->interrupt.injected = 1;
+		ev->interrupt.nr = vector;
+		ev->interrupt.soft = type == SVM_EXITINTINFO_TYPE_SOFT;
+		break;
+	}
+}
+
+/**
+ * ct_svm_store() - read the guest back after the runtime stopped it
+ * @c: the CPU, halted by ct_runtime_stop()
+ * @s: the state taken at DETACH; updated with what the guest changed
+ *
+ * What the guest cannot have changed (intercepted MSRs, XCR0, the local
+ * APIC but for the TPR, the TSC offset, the MP state) stays as taken at
+ * DETACH.  RIP is at the instruction whose exit the guest waits on, if
+ * any, so that KVM re-executes it.
+ *
+ * Context: any context.
+ */
+void ct_svm_store(struct ct_runtime_cpu *c, struct kvm_x86_vcpu_state *s)
+{
+	struct vmcb *vmcb = c->vmcb;
+	struct vmcb_control_area *ctl = &vmcb->control;
+	struct vmcb_save_area *save = &vmcb->save;
+	struct kvm_sregs2 *sr = &s->sregs2;
+	struct ctrt_cpu *cb = c->cb;
+	u8 tpr = ctl->int_ctl & V_TPR_MASK;
+	unsigned int i;
+
+	if (!READ_ONCE(cb->vmruns))
+		return;
+
+	s->regs.rax = save->rax;
+	s->regs.rsp = save->rsp;
+	s->regs.rip = save->rip;
+	s->regs.rflags = save->rflags;
+	s->regs.rcx = cb->gprs.r[1];
+	s->regs.rdx = cb->gprs.r[2];
+	s->regs.rbx = cb->gprs.r[3];
+	s->regs.rbp = cb->gprs.r[5];
+	s->regs.rsi = cb->gprs.r[6];
+	s->regs.rdi = cb->gprs.r[7];
+	s->regs.r8 = cb->gprs.r[8];
+	s->regs.r9 = cb->gprs.r[9];
+	s->regs.r10 = cb->gprs.r[10];
+	s->regs.r11 = cb->gprs.r[11];
+	s->regs.r12 = cb->gprs.r[12];
+	s->regs.r13 = cb->gprs.r[13];
+	s->regs.r14 = cb->gprs.r[14];
+	s->regs.r15 = cb->gprs.r[15];
+
+	ct_seg_from_vmcb(&sr->es, &save->es, VCPU_SREG_ES);
+	ct_seg_from_vmcb(&sr->cs, &save->cs, VCPU_SREG_CS);
+	ct_seg_from_vmcb(&sr->ss, &save->ss, VCPU_SREG_SS);
+	ct_seg_from_vmcb(&sr->ds, &save->ds, VCPU_SREG_DS);
+	ct_seg_from_vmcb(&sr->fs, &save->fs, VCPU_SREG_FS);
+	ct_seg_from_vmcb(&sr->gs, &save->gs, VCPU_SREG_GS);
+	ct_seg_from_vmcb(&sr->ldt, &save->ldtr, VCPU_SREG_LDTR);
+	ct_seg_from_vmcb(&sr->tr, &save->tr, VCPU_SREG_TR);
+	sr->ss.dpl = save->cpl;
+	sr->gdt.base = save->gdtr.base;
+	sr->gdt.limit = save->gdtr.limit;
+	sr->idt.base = save->idtr.base;
+	sr->idt.limit = save->idtr.limit;
+	sr->efer = save->efer & ~EFER_SVME;
+	sr->cr0 = save->cr0;
+	sr->cr2 = save->cr2;
+	sr->cr3 = save->cr3;
+	sr->cr4 = save->cr4;
+	sr->cr8 = tpr;
+	/* The guest may have loaded another CR3: let KVM read the PDPTRs. */
+	sr->flags &= ~KVM_SREGS2_FLAGS_PDPTRS_VALID;
+	*(u32 *)(s->lapic.regs + APIC_TASKPRI) = (u32)tpr << 4;
+
+	for (i = 0; i < 4; i++)
+		s->debugregs.db[i] = cb->dr[i];
+	s->debugregs.dr6 = save->dr6;
+	s->debugregs.dr7 = save->dr7;
+
+	memcpy(s->xsave, c->xsave, s->xsave_size);
+
+	ct_set_msr(s, MSR_EFER, save->efer & ~EFER_SVME);
+	ct_set_msr(s, MSR_FS_BASE, save->fs.base);
+	ct_set_msr(s, MSR_GS_BASE, save->gs.base);
+	ct_set_msr(s, MSR_KERNEL_GS_BASE, save->kernel_gs_base);
+	ct_set_msr(s, MSR_STAR, save->star);
+	ct_set_msr(s, MSR_LSTAR, save->lstar);
+	ct_set_msr(s, MSR_CSTAR, save->cstar);
+	ct_set_msr(s, MSR_SYSCALL_MASK, save->sfmask);
+	if (cb->flags & CTRT_F_TSC_AUX)
+		ct_set_msr(s, MSR_TSC_AUX, cb->tsc_aux);
+	if (cb->flags & CTRT_F_SPEC_CTRL)
+		ct_set_msr(s, MSR_IA32_SPEC_CTRL, cb->spec_ctrl);
+
+	s->events.interrupt.shadow = (ctl->int_state & SVM_INTERRUPT_SHADOW_MASK) ?
+				     KVM_X86_SHADOW_INT_MOV_SS : 0;
+	ct_store_events(&s->events, ctl->exit_int_info, ctl->exit_int_info_err);
+}

@@ -1,0 +1,2804 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * An orphaned VM: its guest keeps running on parked physical CPUs while
+ * no VMM exists, and a new VMM process adopts it.
+ *
+ * Three processes take part in most cases:
+ *
+ *  - VMM A builds a VM (opted in, memfd-backed), runs it, prepares it
+ *    (KVM_CARETAKER_PREPARE), detaches its vCPUs (KVM_CARETAKER_DETACH),
+ *    hands the caretaker fd, the memfds and what a new VMM needs to know
+ *    over a unix socket (SCM_RIGHTS), and exits (or is SIGKILLed).
+ *  - The holder (the case's own process) keeps the caretaker fd and
+ *    watches the guest through its own mapping of the memfd.
+ *  - VMM B, forked from the holder, so it has none of VMM A's library
+ *    state, builds a matching VM without writing guest memory and adopts
+ *    the orphan (KVM_CARETAKER_ATTACH).
+ *
+ * While detached, every guest exit blocks the vCPU until ATTACH, so the
+ * guest is a loop without exiting instructions: it counts, stores RDTSC
+ * (not intercepted), and looks at a command word the host writes.  Only
+ * on command does it exit (OUT to a port, or CPUID).  No ucalls: VMM B
+ * does not know VMM A's ucall state, and nothing may run while detached.
+ *
+ * Every wait is bounded; the test host is QEMU TCG, where the guest loop
+ * makes roughly 1-20 M iterations per second.  Each case runs in a child
+ * process, so a failed assertion fails that case only.
+ *
+ * Two more modes, run only when named, measure rather than test: `bench`
+ * (caretaker and classic VMM restarts, interleaved, a table) and `demo`
+ * (one of each, with the guest's progress printed as it happens).  See
+ * "bench and demo" below.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/kvm_caretaker.h>
+
+#include "kvm_util.h"
+#include "apic.h"
+#include "hyperv.h"
+#include "processor.h"
+
+#ifndef KVM_EXIT_CARETAKER
+#define KVM_EXIT_CARETAKER	44	/* until the installed linux/kvm.h has it */
+#endif
+
+#define CT_MAX_VCPUS	2
+#define CT_MAX_SLOTS	4
+#define CT_MAX_CPUID	128
+#define CT_MAX_MSRS	512
+#define CT_MAX_XSAVE	8192
+
+/* The physical CPUs the orphans run on: never CPU 0, the boot CPU. */
+static const __u32 ct_cpus[CT_MAX_VCPUS] = { 1, 2 };
+
+/* A memslot that PREPARE must freeze; memfd-backed, so the VM still qualifies. */
+#define CT_SCRATCH_SLOT	10
+#define CT_SCRATCH_GPA	BIT_ULL(32)
+
+/* ---- time limits: generous, the test host is TCG ---- */
+
+#define CT_GAP_MS		2000	/* the detached period of the main cases */
+#define CT_SHORT_GAP_MS		500	/* ... of the cases about something else */
+#define CT_WAIT_MS		10000	/* anything that should happen promptly */
+#define CT_CHILD_MS		120000	/* a VMM process from fork to exit */
+/* ... raised by bench and demo by the time they keep a VMM waiting */
+static int ct_child_ms = CT_CHILD_MS;
+#define CT_STILL_MS		500	/* how long a stopped guest must stay stopped */
+#define CT_SAMPLE_MS		20
+#define CT_MAX_STALL_MS		1000	/* TCG runs vCPUs round-robin, 100 ms slices */
+/* The slowest loop seen is 1 M/s: 5000/s leaves a factor of 200. */
+#define CT_MIN_BEATS_PER_S	5000
+#define CT_BEATS_ALIVE		100	/* enough to say "it runs" */
+
+/* ---- the guest ---- */
+
+#define CT_PORT		0x80
+#define CT_MARKER	0xc7
+
+enum {
+	CT_CMD_NONE,
+	CT_CMD_OUT,	/* OUT CT_MARKER to CT_PORT */
+	CT_CMD_CPUID,	/* CPUID(0) into @cpuid */
+};
+
+/* One per vCPU in the heartbeat page; VMMs and the holder see it via the memfd. */
+struct ct_beat {
+	__u64 counter;		/* guest: loop iterations */
+	__u64 tsc;		/* guest: RDTSC of the last iteration */
+	__u64 command;		/* host: CT_CMD_*; the guest clears it */
+	__u64 done;		/* guest: commands carried out */
+	__u32 cpuid[4];		/* guest: EAX, EBX, ECX, EDX of CPUID(0) */
+	__u64 pad[2];
+};
+
+static_assert(sizeof(struct ct_beat) == 64, "one cache line per vCPU");
+
+static void guest_heartbeat(struct ct_beat *beat)
+{
+	u32 eax, ebx, ecx, edx;
+	u64 cmd;
+
+	for (;;) {
+		WRITE_ONCE(beat->counter, READ_ONCE(beat->counter) + 1);
+		WRITE_ONCE(beat->tsc, rdtsc());
+		cmd = READ_ONCE(beat->command);
+		if (cmd == CT_CMD_NONE)
+			continue;
+		WRITE_ONCE(beat->command, CT_CMD_NONE);
+		if (cmd == CT_CMD_OUT) {
+			__asm__ __volatile__("outb %%al, %%dx"
+					     : : "a"((u8)CT_MARKER), "d"((u16)CT_PORT));
+		} else if (cmd == CT_CMD_CPUID) {
+			cpuid(0, &eax, &ebx, &ecx, &edx);
+			WRITE_ONCE(beat->cpuid[0], eax);
+			WRITE_ONCE(beat->cpuid[1], ebx);
+			WRITE_ONCE(beat->cpuid[2], ecx);
+			WRITE_ONCE(beat->cpuid[3], edx);
+		}
+		WRITE_ONCE(beat->done, READ_ONCE(beat->done) + 1);
+	}
+}
+
+/*
+ * bench and demo: the epochs of one run, in order.  The host writes the
+ * current one into the guest's trail; the guest counts into it.  A
+ * classic restart uses WARMUP, QUIET, ABSENCE and AFTER only.
+ */
+enum ct_epoch {
+	CT_EP_WARMUP,	/* VMM A builds and starts the VM, saves its vCPU */
+	CT_EP_QUIET,	/* T with no event at all: the noise floor */
+	CT_EP_PREPARE,	/* PREPARE and CT_AROUND_MS after it */
+	CT_EP_DETACH,	/* DETACH, CT_AROUND_MS either side */
+	CT_EP_EXIT,	/* VMM A hands over and exits */
+	CT_EP_ABSENCE,	/* T with no VMM (classic: pause, save, exit, T, restore, run) */
+	CT_EP_BUILD,	/* VMM B builds its VM; the guest is still detached */
+	CT_EP_ATTACH,	/* ATTACH, CT_AROUND_MS either side */
+	CT_EP_AFTER,	/* under VMM B */
+	CT_NR_EPOCHS,
+};
+
+#define CT_GAP_BINS	48
+
+/* What the guest saw of one epoch, in its own TSC cycles. */
+struct ct_epoch_stats {
+	__u64 iters;
+	__u64 first_tsc;
+	__u64 last_tsc;
+	__u64 max_gap;			/* the longest gap between two iterations */
+	__u64 max_gap_end;		/* the TSC that ended it */
+	__u64 hist[CT_GAP_BINS];	/* gaps by floor(log2(cycles)) */
+};
+
+/* The guest's own record of its progress, in its memory. */
+struct ct_trail {
+	struct ct_beat beat;		/* counter and TSC, as guest_heartbeat() keeps */
+	__u64 epoch;			/* host: the epoch the guest counts into */
+	__u64 pad[7];
+	struct ct_epoch_stats ep[CT_NR_EPOCHS];
+};
+
+#define CT_TRAIL_PAGES	2
+static_assert(sizeof(struct ct_trail) <= CT_TRAIL_PAGES * 4096, "the trail's pages");
+
+/*
+ * The guest of bench and demo: memory accesses and RDTSC only, nothing
+ * that exits, so that it runs on while detached.  A stall of any kind
+ * (the VMM's, the caretaker's, the host's) is a gap between two
+ * iterations, seen in the guest's own TSC.
+ */
+static void guest_trail(struct ct_trail *tr)
+{
+	struct ct_epoch_stats *s;
+	u64 t, d, e, last = 0;
+	unsigned int bin;
+
+	for (;;) {
+		t = rdtsc();
+		e = min_t(u64, READ_ONCE(tr->epoch), CT_NR_EPOCHS - 1);
+		s = &tr->ep[e];
+		if (!s->iters)
+			WRITE_ONCE(s->first_tsc, t);
+		WRITE_ONCE(s->iters, s->iters + 1);
+		WRITE_ONCE(s->last_tsc, t);
+		if (last) {
+			d = t - last;
+			if (d > s->max_gap) {
+				WRITE_ONCE(s->max_gap, d);
+				WRITE_ONCE(s->max_gap_end, t);
+			}
+			bin = min_t(unsigned int, 63 - __builtin_clzll(d | 1), CT_GAP_BINS - 1);
+			WRITE_ONCE(s->hist[bin], s->hist[bin] + 1);
+		}
+		last = t;
+		WRITE_ONCE(tr->beat.counter, tr->beat.counter + 1);
+		WRITE_ONCE(tr->beat.tsc, t);
+	}
+}
+
+/* ---- what VMM A hands over with the caretaker fd and the memfds ---- */
+
+struct ct_slot {
+	__u32 slot;
+	__u32 flags;
+	__u64 gpa;
+	__u64 size;
+	__u64 offset;		/* of the memslot in its memfd */
+};
+
+/* A vCPU as VMM A last saw it, paused, after PREPARE and before DETACH. */
+struct ct_vcpu_state {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_debugregs debugregs;
+	struct kvm_xcrs xcrs;
+	struct kvm_vcpu_events events;
+	struct kvm_mp_state mp_state;
+	struct kvm_lapic_state lapic;
+	__u64 tsc_offset;	/* KVM_VCPU_TSC_OFFSET */
+	__u32 tsc_khz;
+	__u32 nr_cpuid;
+	struct kvm_cpuid_entry2 cpuid[CT_MAX_CPUID];
+	__u32 nr_msrs;
+	struct kvm_msr_entry msrs[CT_MAX_MSRS];
+	__u32 xsave_size;		/* only a classic restart restores it */
+	__u32 xsave[CT_MAX_XSAVE / 4];
+};
+
+struct ct_handover {
+	__u32 nr_vcpus;
+	__u32 nr_slots;
+	__u32 vcpu_ids[CT_MAX_VCPUS];	/* in creation order */
+	struct ct_slot slots[CT_MAX_SLOTS];	/* memfd i backs slots[i] */
+	__u64 beat_gpa;			/* the heartbeat page */
+	struct ct_vcpu_state state[CT_MAX_VCPUS];
+};
+
+/* The holder's view of an orphan. */
+struct ct_orphan {
+	struct ct_handover h;
+	int ct_fd;
+	int memfds[CT_MAX_SLOTS];
+	struct ct_beat *beats;		/* the holder's own mapping */
+	__u64 last_tsc[CT_MAX_VCPUS];	/* guest TSC last seen while detached */
+	struct ct_figures *fig;		/* shared with VMM B */
+	struct ct_run_log *log;		/* bench and demo: shared with VMM B */
+};
+
+/* Measured by VMM B, printed by the holder. */
+struct ct_figures {
+	__u64 attach_stall_ns;
+	__u64 beats;			/* under VMM B */
+	__u64 ns;
+};
+
+/* ---- small helpers ---- */
+
+static __u64 ct_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void ct_sleep_ms(int ms)
+{
+	usleep(ms * 1000);
+}
+
+static int ct_first_diff(const void *a, const void *b, size_t size)
+{
+	const unsigned char *x = a, *y = b;
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		if (x[i] != y[i])
+			return i;
+	return -1;
+}
+
+/* ---- the kernel log: the reasons behind the errnos ---- */
+
+static int kmsg_fd = -1;
+
+static void kmsg_mark(void)
+{
+	if (kmsg_fd < 0)
+		kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	TEST_ASSERT(kmsg_fd >= 0, "open /dev/kmsg");
+	lseek(kmsg_fd, 0, SEEK_END);
+}
+
+/* Is there a record since kmsg_mark() that contains @what? */
+static bool kmsg_has(const char *what)
+{
+	char rec[1024];
+	ssize_t n;
+
+	for (;;) {
+		n = read(kmsg_fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue;	/* overwritten records: go on */
+		if (n <= 0)
+			return false;
+		rec[n] = 0;
+		if (strstr(rec, what))
+			return true;
+	}
+}
+
+static void __expect_refused(int r, const char *call, int err, const char *why)
+{
+	TEST_ASSERT(r == -1 && errno == err,
+		    "%s: expected errno %d (%s), got %d errno %d (%s)",
+		    call, err, strerror(err), r, errno, strerror(errno));
+	TEST_ASSERT(kmsg_has(why), "%s: no '%s' in the kernel log", call, why);
+}
+
+/* A call must fail with @err, and the kernel must have logged @why. */
+#define EXPECT_REFUSED(call, err, why) \
+	__expect_refused((kmsg_mark(), (call)), #call, err, why)
+
+/* ---- physical CPUs ---- */
+
+static int ct_cpu_online(__u32 cpu)
+{
+	char path[64], c = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%u/online", cpu);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	TEST_ASSERT(read(fd, &c, 1) == 1, "read %s", path);
+	close(fd);
+	return c == '1';
+}
+
+/* Parked: offline, and Linux cannot have it back while the caretaker owns it. */
+static void ct_expect_cpu_parked(__u32 cpu)
+{
+	char path[64];
+	ssize_t r;
+	int fd;
+
+	TEST_ASSERT(ct_cpu_online(cpu) == 0, "CPU %u is not offline", cpu);
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%u/online", cpu);
+	fd = open(path, O_WRONLY);
+	TEST_ASSERT(fd >= 0, "open %s", path);
+	r = write(fd, "1", 1);
+	TEST_ASSERT(r == -1 && errno == EBUSY,
+		    "onlining parked CPU %u: got %zd errno %d (%s), expected EBUSY",
+		    cpu, r, errno, strerror(errno));
+	close(fd);
+}
+
+/* Returns how long it took, in ms. */
+static int ct_wait_cpu_online(__u32 cpu)
+{
+	__u64 start = ct_now_ns();
+	int ms;
+
+	for (ms = 0; ct_cpu_online(cpu) != 1; ms++) {
+		TEST_ASSERT(ms < CT_WAIT_MS, "CPU %u still offline after %d ms",
+			    cpu, CT_WAIT_MS);
+		ct_sleep_ms(1);
+	}
+	return (ct_now_ns() - start) / 1000000;
+}
+
+/* ---- processes ---- */
+
+static pid_t ct_fork(void)
+{
+	pid_t pid;
+
+	/* Or buffered output is printed twice. */
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork");
+	if (!pid)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return pid;
+}
+
+static int ct_wait_child(pid_t pid, const char *who)
+{
+	int status, ms;
+	pid_t r;
+
+	for (ms = 0;; ms += 10) {
+		r = waitpid(pid, &status, WNOHANG);
+		TEST_ASSERT(r >= 0, "waitpid");
+		if (r == pid)
+			return status;
+		if (ms >= ct_child_ms) {
+			kill(pid, SIGKILL);
+			TEST_FAIL("%s (pid %d) did not finish in %d ms", who, pid,
+				  ct_child_ms);
+		}
+		ct_sleep_ms(10);
+	}
+}
+
+static void ct_expect_child_passed(pid_t pid, const char *who)
+{
+	int status = ct_wait_child(pid, who);
+
+	TEST_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == KSFT_PASS,
+		    "%s failed (wait status %#x)", who, status);
+}
+
+/* ---- caretaker calls ---- */
+
+static int ct_prepare(struct kvm_vm *vm, const __u32 *cpus, __u32 nr)
+{
+	struct kvm_caretaker_prepare p = {
+		.nr_cpus = nr,
+		.cpus = (__u64)(unsigned long)cpus,
+	};
+
+	return __vm_ioctl(vm, KVM_CARETAKER_PREPARE, &p);
+}
+
+static int ct_detach(int ct_fd)
+{
+	struct kvm_caretaker_op op = { };
+
+	return ioctl(ct_fd, KVM_CARETAKER_DETACH, &op);
+}
+
+static int ct_attach(struct kvm_vm *vm, int ct_fd)
+{
+	struct kvm_caretaker_attach a = { .caretaker_fd = ct_fd };
+
+	return __vm_ioctl(vm, KVM_CARETAKER_ATTACH, &a);
+}
+
+static struct kvm_caretaker_status ct_status(int ct_fd)
+{
+	struct kvm_caretaker_status st = { };
+
+	TEST_ASSERT(!ioctl(ct_fd, KVM_CARETAKER_GET_STATUS, &st),
+		    "GET_STATUS: %s", strerror(errno));
+	return st;
+}
+
+static struct kvm_caretaker_status ct_expect_status(int ct_fd, __u32 state,
+						    __u32 nr_vcpus)
+{
+	struct kvm_caretaker_status st = ct_status(ct_fd);
+
+	TEST_ASSERT(st.state == state && st.nr_vcpus == nr_vcpus,
+		    "GET_STATUS: state %u with %u vCPUs, expected %u with %u",
+		    st.state, st.nr_vcpus, state, nr_vcpus);
+	return st;
+}
+
+/* ---- running a vCPU in a thread, with a bounded way out ---- */
+
+struct ct_runner {
+	struct kvm_vcpu *vcpu;
+	pthread_t thread;
+	int ret;		/* of KVM_RUN */
+	int err;
+	__u32 exit_reason;
+	bool done;
+	bool active;
+};
+
+/* SIGUSR1 only interrupts KVM_RUN. */
+static void ct_kick_handler(int sig)
+{
+}
+
+static void *ct_runner_main(void *arg)
+{
+	struct ct_runner *r = arg;
+
+	r->ret = __vcpu_run(r->vcpu);
+	r->err = errno;
+	r->exit_reason = r->vcpu->run->exit_reason;
+	__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* One KVM_RUN, in a thread of its own. */
+static void ct_runner_start(struct ct_runner *r, struct kvm_vcpu *vcpu)
+{
+	TEST_ASSERT(!r->active, "vCPU%u is already running", vcpu->id);
+	r->vcpu = vcpu;
+	r->done = false;
+	r->active = true;
+	TEST_ASSERT(!pthread_create(&r->thread, NULL, ct_runner_main, r),
+		    "pthread_create");
+}
+
+/* Did KVM_RUN return within @ms?  If so, the thread is joined. */
+static bool ct_runner_wait(struct ct_runner *r, int ms)
+{
+	__u64 end = ct_now_ns() + ms * 1000000ULL;
+
+	while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) {
+		if (ct_now_ns() > end)
+			return false;
+		ct_sleep_ms(1);
+	}
+	pthread_join(r->thread, NULL);
+	r->active = false;
+	return true;
+}
+
+/*
+ * Get the vCPU out of KVM_RUN as a VMM pauses it: immediate_exit covers
+ * a thread that has not entered KVM_RUN yet, the signal one inside it.
+ */
+static void ct_runner_stop(struct ct_runner *r)
+{
+	int i;
+
+	if (!r->active)
+		return;
+	WRITE_ONCE(r->vcpu->run->immediate_exit, 1);
+	for (i = 0; !ct_runner_wait(r, 10); i++) {
+		TEST_ASSERT(i < CT_WAIT_MS / 10, "vCPU%u does not leave KVM_RUN",
+			    r->vcpu->id);
+		pthread_kill(r->thread, SIGUSR1);
+	}
+	WRITE_ONCE(r->vcpu->run->immediate_exit, 0);
+}
+
+/* Stop it, and nothing but the stop may have ended that KVM_RUN. */
+static void ct_runner_pause(struct ct_runner *r)
+{
+	ct_runner_stop(r);
+	TEST_ASSERT(r->ret == -1 && r->err == EINTR,
+		    "vCPU%u: KVM_RUN ended with %d errno %d exit %u (%s), not by the pause",
+		    r->vcpu->id, r->ret, r->err, r->exit_reason,
+		    exit_reason_str(r->exit_reason));
+}
+
+/* One KVM_RUN that must return promptly by itself. */
+static void ct_run_once(struct ct_runner *r, struct kvm_vcpu *vcpu, const char *what)
+{
+	ct_runner_start(r, vcpu);
+	if (!ct_runner_wait(r, CT_WAIT_MS)) {
+		ct_runner_stop(r);
+		TEST_FAIL("vCPU%u: %s: KVM_RUN did not return in %d ms",
+			  vcpu->id, what, CT_WAIT_MS);
+	}
+}
+
+static void ct_expect_marker(struct ct_runner *r)
+{
+	struct kvm_run *run = r->vcpu->run;
+
+	TEST_ASSERT(r->ret == 0 && r->exit_reason == KVM_EXIT_IO,
+		    "vCPU%u: expected KVM_EXIT_IO, got %d errno %d exit %u (%s)",
+		    r->vcpu->id, r->ret, r->err, r->exit_reason,
+		    exit_reason_str(r->exit_reason));
+	TEST_ASSERT(run->io.direction == KVM_EXIT_IO_OUT && run->io.port == CT_PORT &&
+		    run->io.size == 1 && run->io.count == 1 &&
+		    *((__u8 *)run + run->io.data_offset) == CT_MARKER,
+		    "vCPU%u: not the guest's marker: dir %u port %#x size %u count %u data %#x",
+		    r->vcpu->id, run->io.direction, run->io.port, run->io.size,
+		    run->io.count, *((__u8 *)run + run->io.data_offset));
+}
+
+/* ---- heartbeats ---- */
+
+/* Every vCPU's counter must go up by @n within CT_WAIT_MS. */
+static void ct_expect_beats(struct ct_beat *beats, __u32 nr, __u64 n, const char *when)
+{
+	__u64 start[CT_MAX_VCPUS], end = ct_now_ns() + CT_WAIT_MS * 1000000ULL;
+	__u32 i;
+
+	for (i = 0; i < nr; i++)
+		start[i] = READ_ONCE(beats[i].counter);
+	for (i = 0; i < nr; i++) {
+		while (READ_ONCE(beats[i].counter) - start[i] < n) {
+			TEST_ASSERT(ct_now_ns() < end,
+				    "vCPU%u: heartbeat stuck %s: +%llu in %d ms",
+				    i, when,
+				    (unsigned long long)(READ_ONCE(beats[i].counter) - start[i]),
+				    CT_WAIT_MS);
+			ct_sleep_ms(1);
+		}
+	}
+}
+
+/* A stopped vCPU stays stopped. */
+static void ct_expect_still(struct ct_beat *beat, const char *why)
+{
+	__u64 c = READ_ONCE(beat->counter);
+
+	ct_sleep_ms(CT_STILL_MS);
+	TEST_ASSERT(READ_ONCE(beat->counter) == c,
+		    "the heartbeat went on (+%llu in %d ms) %s",
+		    (unsigned long long)(READ_ONCE(beat->counter) - c), CT_STILL_MS, why);
+}
+
+/* Poll until the command is carried out. */
+static void ct_expect_done(struct ct_beat *beat, __u64 done, const char *what)
+{
+	int ms;
+
+	for (ms = 0; READ_ONCE(beat->done) < done; ms++) {
+		TEST_ASSERT(ms < CT_WAIT_MS, "the guest did not carry out %s", what);
+		ct_sleep_ms(1);
+	}
+}
+
+struct ct_gap {
+	__u64 ns;
+	__u64 beats[CT_MAX_VCPUS];
+	__u64 tsc[CT_MAX_VCPUS];	/* guest TSC ticks over the gap */
+	__u64 max_stall_ns;
+};
+
+/*
+ * Watch the orphan for @ms through the holder's own mapping of the memfd:
+ * every vCPU must keep counting, without long pauses, and its TSC must
+ * run with the wall clock (loosely: this is to catch a clock that stops
+ * or jumps while detached, not to measure TCG).
+ */
+static void ct_watch(struct ct_orphan *o, int ms, struct ct_gap *g)
+{
+	__u64 c0[CT_MAX_VCPUS], t0[CT_MAX_VCPUS], last[CT_MAX_VCPUS];
+	__u64 seen[CT_MAX_VCPUS], start, now, c;
+	__u32 n = o->h.nr_vcpus, i;
+	double ticks, ratio;
+
+	memset(g, 0, sizeof(*g));
+	start = ct_now_ns();
+	for (i = 0; i < n; i++) {
+		c0[i] = READ_ONCE(o->beats[i].counter);
+		last[i] = c0[i];
+		t0[i] = READ_ONCE(o->beats[i].tsc);
+		seen[i] = start;
+	}
+	do {
+		ct_sleep_ms(CT_SAMPLE_MS);
+		now = ct_now_ns();
+		for (i = 0; i < n; i++) {
+			c = READ_ONCE(o->beats[i].counter);
+			if (c != last[i]) {
+				last[i] = c;
+				seen[i] = now;
+			} else if (now - seen[i] > g->max_stall_ns) {
+				g->max_stall_ns = now - seen[i];
+			}
+		}
+	} while (now - start < ms * 1000000ULL);
+	g->ns = now - start;
+
+	for (i = 0; i < n; i++) {
+		o->last_tsc[i] = READ_ONCE(o->beats[i].tsc);
+		g->beats[i] = last[i] - c0[i];
+		g->tsc[i] = o->last_tsc[i] - t0[i];
+
+		TEST_ASSERT(g->beats[i] >= CT_MIN_BEATS_PER_S * g->ns / 1000000000ULL,
+			    "vCPU%u: only +%llu heartbeats in %llu ms detached", i,
+			    (unsigned long long)g->beats[i],
+			    (unsigned long long)g->ns / 1000000);
+		ticks = (double)g->ns / 1e6 * o->h.state[i].tsc_khz;
+		ratio = g->tsc[i] / ticks;
+		TEST_ASSERT(ratio > 0.25 && ratio < 4,
+			    "vCPU%u: guest TSC advanced %llu in %llu ms at %u kHz (ratio %.2f)",
+			    i, (unsigned long long)g->tsc[i],
+			    (unsigned long long)g->ns / 1000000,
+			    o->h.state[i].tsc_khz, ratio);
+	}
+	TEST_ASSERT(g->max_stall_ns <= CT_MAX_STALL_MS * 1000000ULL,
+		    "a heartbeat stood still for %llu ms while detached",
+		    (unsigned long long)g->max_stall_ns / 1000000);
+}
+
+static void ct_print_gap(const char *name, const struct ct_orphan *o,
+			 const struct ct_gap *g, const char *tail)
+{
+	double s = g->ns / 1e9;
+	__u32 i;
+
+	printf("# %s: detached %.3f s, no VMM:", name, s);
+	for (i = 0; i < o->h.nr_vcpus; i++)
+		printf(" vCPU%u +%llu beats (%.2f M/s, TSC/wall %.2f)", i,
+		       (unsigned long long)g->beats[i], g->beats[i] / s / 1e6,
+		       g->tsc[i] / (g->ns / 1e6 * o->h.state[i].tsc_khz));
+	printf(", longest pause %llu ms%s\n",
+	       (unsigned long long)g->max_stall_ns / 1000000, tail);
+}
+
+/* ---- VMM A's VM ---- */
+
+struct ct_guest {
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpus[CT_MAX_VCPUS];
+	struct ct_runner runners[CT_MAX_VCPUS];
+	__u32 nr_vcpus;
+	struct ct_beat *beats;		/* through the memfd mapping */
+	gpa_t beat_gpa;
+	__u32 nr_slots;
+	struct ct_slot slots[CT_MAX_SLOTS];
+	int memfds[CT_MAX_SLOTS];
+};
+
+/*
+ * Move every memslot onto a shared memfd mapping at the same address (as
+ * caretaker_uapi_test's ct_vm_back_with_memfd() does), keeping the memfds:
+ * they are what VMM A hands over.
+ */
+static void ct_guest_back_with_memfds(struct ct_guest *g)
+{
+	struct userspace_mem_region *region;
+	int bkt, fd;
+	void *copy;
+
+	hash_for_each(g->vm->regions.slot_hash, bkt, region, slot_node) {
+		TEST_ASSERT(region->backing_src_type == VM_MEM_SRC_ANONYMOUS ||
+			    region->backing_src_type == VM_MEM_SRC_ANONYMOUS_THP,
+			    "memslot %u: unexpected backing %d", region->region.slot,
+			    region->backing_src_type);
+		TEST_ASSERT(g->nr_slots < CT_MAX_SLOTS, "too many memslots");
+		copy = malloc(region->mmap_size);
+		TEST_ASSERT(copy, "malloc");
+		memcpy(copy, region->mmap_start, region->mmap_size);
+		fd = memfd_create("caretaker-guest", 0);
+		TEST_ASSERT(fd >= 0, "memfd_create");
+		TEST_ASSERT(!ftruncate(fd, region->mmap_size), "ftruncate");
+		TEST_ASSERT(mmap(region->mmap_start, region->mmap_size,
+				 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+				 fd, 0) == region->mmap_start, "mmap memfd");
+		memcpy(region->mmap_start, copy, region->mmap_size);
+		free(copy);
+
+		g->memfds[g->nr_slots] = fd;
+		g->slots[g->nr_slots++] = (struct ct_slot) {
+			.slot = region->region.slot,
+			.flags = region->region.flags,
+			.gpa = region->region.guest_phys_addr,
+			.size = region->region.memory_size,
+			.offset = (char *)region->host_mem - (char *)region->mmap_start,
+		};
+	}
+}
+
+/*
+ * A VM that qualifies for PREPARE, its vCPUs running @guest_code on
+ * @pages of their own, which start with a struct ct_beat per vCPU.
+ */
+static void __ct_guest_create(struct ct_guest *g, __u32 nr_vcpus, void *guest_code,
+			      int pages)
+{
+	gva_t beat_gva;
+	__u32 i;
+
+	memset(g, 0, sizeof(*g));
+	g->nr_vcpus = nr_vcpus;
+	g->vm = __vm_create(VM_SHAPE_DEFAULT, nr_vcpus, 0);
+	vm_enable_cap(g->vm, KVM_CAP_CARETAKER, 0);
+	beat_gva = vm_alloc_pages(g->vm, pages);
+	for (i = 0; i < nr_vcpus; i++) {
+		g->vcpus[i] = vm_vcpu_add(g->vm, i, guest_code);
+		vcpu_args_set(g->vcpus[i], 1, beat_gva + i * sizeof(struct ct_beat));
+	}
+	g->beat_gpa = addr_gva2gpa(g->vm, beat_gva);
+	ct_guest_back_with_memfds(g);
+	g->beats = addr_gva2hva(g->vm, beat_gva);
+}
+
+/* ... running guest_heartbeat(). */
+static void ct_guest_create(struct ct_guest *g, __u32 nr_vcpus)
+{
+	__ct_guest_create(g, nr_vcpus, guest_heartbeat, 1);
+}
+
+static void ct_guest_run(struct ct_guest *g)
+{
+	__u32 i;
+
+	for (i = 0; i < g->nr_vcpus; i++)
+		ct_runner_start(&g->runners[i], g->vcpus[i]);
+}
+
+static void ct_guest_pause(struct ct_guest *g)
+{
+	__u32 i;
+
+	for (i = 0; i < g->nr_vcpus; i++)
+		ct_runner_pause(&g->runners[i]);
+}
+
+/* Add CT_SCRATCH_SLOT; returns the ioctl's result, errno preserved. */
+static int ct_add_scratch_slot(struct kvm_vm *vm)
+{
+	size_t size = 16 * getpagesize();
+	int fd, r, err;
+	void *hva;
+
+	fd = memfd_create("caretaker-scratch", 0);
+	TEST_ASSERT(fd >= 0 && !ftruncate(fd, size), "scratch memfd");
+	hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	TEST_ASSERT(hva != MAP_FAILED, "mmap scratch memfd");
+	close(fd);
+	r = __vm_set_user_memory_region(vm, CT_SCRATCH_SLOT, 0, CT_SCRATCH_GPA,
+					size, hva);
+	err = errno;
+	if (r)
+		munmap(hva, size);
+	errno = err;
+	return r;
+}
+
+static __u32 ct_tsc_khz(struct kvm_vcpu *vcpu)
+{
+	int khz = __vcpu_ioctl(vcpu, KVM_GET_TSC_KHZ, NULL);
+
+	TEST_ASSERT(khz > 0, "KVM_GET_TSC_KHZ: %d", khz);
+	return khz;
+}
+
+/* What VMM B must find after ATTACH; saved while the vCPU is paused. */
+static void ct_save_vcpu(struct kvm_vcpu *vcpu, struct ct_vcpu_state *s)
+{
+	struct kvm_x86_state *x = vcpu_save_state(vcpu);
+	int size = vm_check_cap(vcpu->vm, KVM_CAP_XSAVE2);
+
+	/* Nothing here runs a nested guest; a classic restore leaves it out. */
+	TEST_ASSERT(!kvm_x86_state_is_guest_mode(x), "vCPU%u is in guest mode", vcpu->id);
+	size = size ?: sizeof(struct kvm_xsave);
+	TEST_ASSERT(size <= CT_MAX_XSAVE, "XSAVE state of %d bytes", size);
+	s->xsave_size = size;
+	memcpy(s->xsave, x->xsave, size);
+	s->regs = x->regs;
+	s->sregs = x->sregs;
+	s->debugregs = x->debugregs;
+	s->xcrs = x->xcrs;
+	s->events = x->events;
+	s->mp_state = x->mp_state;
+	TEST_ASSERT(x->msrs.nmsrs <= CT_MAX_MSRS, "%u MSRs", x->msrs.nmsrs);
+	s->nr_msrs = x->msrs.nmsrs;
+	memcpy(s->msrs, x->msrs.entries, s->nr_msrs * sizeof(s->msrs[0]));
+	kvm_x86_state_cleanup(x);
+
+	vcpu_ioctl(vcpu, KVM_GET_LAPIC, &s->lapic);
+	TEST_ASSERT(!__vcpu_has_device_attr(vcpu, KVM_VCPU_TSC_CTRL, KVM_VCPU_TSC_OFFSET),
+		    "no KVM_VCPU_TSC_OFFSET attribute");
+	vcpu_device_attr_get(vcpu, KVM_VCPU_TSC_CTRL, KVM_VCPU_TSC_OFFSET,
+			     &s->tsc_offset);
+	s->tsc_khz = ct_tsc_khz(vcpu);
+
+	/* As KVM has it now, with its runtime updates (OSXSAVE, XSAVE sizes). */
+	vcpu_get_cpuid(vcpu);
+	TEST_ASSERT(vcpu->cpuid->nent <= CT_MAX_CPUID, "%u CPUID entries",
+		    vcpu->cpuid->nent);
+	s->nr_cpuid = vcpu->cpuid->nent;
+	memcpy(s->cpuid, vcpu->cpuid->entries, s->nr_cpuid * sizeof(s->cpuid[0]));
+}
+
+/*
+ * A classic restart: load what ct_save_vcpu() took into a new vCPU (whose
+ * CPUID is already set), in vcpu_load_state()'s order, then the local
+ * APIC and, last, the TSC offset, so that guest TSC minus host TSC is
+ * what it was and the time the guest did not run shows as a gap.
+ */
+static void ct_restore_vcpu(struct kvm_vcpu *vcpu, struct ct_vcpu_state *s)
+{
+	struct kvm_msrs *msrs;
+	struct kvm_xsave *xsave;
+
+	msrs = calloc(1, sizeof(*msrs) + s->nr_msrs * sizeof(msrs->entries[0]));
+	xsave = calloc(1, s->xsave_size);
+	TEST_ASSERT(msrs && xsave, "calloc");
+	msrs->nmsrs = s->nr_msrs;
+	memcpy(msrs->entries, s->msrs, s->nr_msrs * sizeof(msrs->entries[0]));
+	memcpy(xsave, s->xsave, s->xsave_size);
+
+	vcpu_sregs_set(vcpu, &s->sregs);
+	vcpu_msrs_set(vcpu, msrs);
+	if (kvm_has_cap(KVM_CAP_XCRS))
+		vcpu_xcrs_set(vcpu, &s->xcrs);
+	vcpu_xsave_set(vcpu, xsave);
+	vcpu_events_set(vcpu, &s->events);
+	vcpu_mp_state_set(vcpu, &s->mp_state);
+	vcpu_debugregs_set(vcpu, &s->debugregs);
+	vcpu_regs_set(vcpu, &s->regs);
+	vcpu_ioctl(vcpu, KVM_SET_LAPIC, &s->lapic);
+	vcpu_device_attr_set(vcpu, KVM_VCPU_TSC_CTRL, KVM_VCPU_TSC_OFFSET, &s->tsc_offset);
+	free(xsave);
+	free(msrs);
+}
+
+/* ---- handing over: SCM_RIGHTS on a SOCK_SEQPACKET socketpair ---- */
+
+#define CT_MAX_FDS	(1 + CT_MAX_SLOTS)
+
+static void ct_send_handover(int sock, const struct ct_handover *h, const int *fds,
+			     int nr_fds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * CT_MAX_FDS)];
+		struct cmsghdr align;
+	} u = { };
+	struct iovec iov = { .iov_base = (void *)h, .iov_len = sizeof(*h) };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = CMSG_SPACE(sizeof(int) * nr_fds),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * nr_fds);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * nr_fds);
+	TEST_ASSERT(sendmsg(sock, &msg, 0) == sizeof(*h), "sendmsg: %s",
+		    strerror(errno));
+}
+
+/*
+ * False if VMM A went away without handing over.  @with_ct_fd: the
+ * caretaker fd comes first, else (a classic restart, or the memory only)
+ * just the memfds, and o->ct_fd is -1.
+ */
+static bool ct_recv_handover(int sock, struct ct_orphan *o, bool with_ct_fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * CT_MAX_FDS)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = &o->h, .iov_len = sizeof(o->h) };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = sizeof(u.buf),
+	};
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	struct cmsghdr *c;
+	int fds[CT_MAX_FDS], nr_fds;
+	ssize_t n;
+	__u32 i;
+
+	TEST_ASSERT(poll(&p, 1, ct_child_ms) == 1, "no handover from VMM A in %d ms",
+		    ct_child_ms);
+	n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	if (n == 0)
+		return false;
+	TEST_ASSERT(n == sizeof(o->h) && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)),
+		    "recvmsg: %zd bytes, flags %#x, errno %d", n, msg.msg_flags, errno);
+	c = CMSG_FIRSTHDR(&msg);
+	TEST_ASSERT(c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS,
+		    "no SCM_RIGHTS in the handover");
+	nr_fds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	TEST_ASSERT(nr_fds == with_ct_fd + (int)o->h.nr_slots &&
+		    o->h.nr_slots <= CT_MAX_SLOTS,
+		    "%d fds for %u memslots", nr_fds, o->h.nr_slots);
+	memcpy(fds, CMSG_DATA(c), sizeof(int) * nr_fds);
+	o->ct_fd = with_ct_fd ? fds[0] : -1;
+	for (i = 0; i < o->h.nr_slots; i++)
+		o->memfds[i] = fds[with_ct_fd + i];
+	return true;
+}
+
+/* Which memslot holds the page at @gpa. */
+static __u32 ct_gpa_slot(const struct ct_handover *h, __u64 gpa)
+{
+	__u32 i;
+
+	for (i = 0; i < h->nr_slots; i++)
+		if (gpa >= h->slots[i].gpa && gpa < h->slots[i].gpa + h->slots[i].size)
+			return i;
+	TEST_FAIL("guest page %#llx is in no memslot", (unsigned long long)gpa);
+	return 0;
+}
+
+/* The holder's own mapping of @size bytes of guest memory at @gpa (a page). */
+static void *ct_map_guest(const struct ct_orphan *o, __u64 gpa, size_t size)
+{
+	__u32 k = ct_gpa_slot(&o->h, gpa);
+	const struct ct_slot *sl = &o->h.slots[k];
+	void *p;
+
+	TEST_ASSERT(gpa + size <= sl->gpa + sl->size, "guest memory across memslots");
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, o->memfds[k],
+		 sl->offset + gpa - sl->gpa);
+	TEST_ASSERT(p != MAP_FAILED, "mmap guest memory at %#llx", (unsigned long long)gpa);
+	return p;
+}
+
+/* The holder's own mapping of the heartbeat page. */
+static struct ct_beat *ct_map_beats(const struct ct_orphan *o)
+{
+	return ct_map_guest(o, o->h.beat_gpa, getpagesize());
+}
+
+/* ---- VMM A ---- */
+
+#define CT_A_DETACH_TWICE	BIT(0)
+#define CT_A_LINGER		BIT(1)	/* wait to be SIGKILLed */
+
+/* DETACH, and every vCPU's KVM_RUN must end with KVM_EXIT_CARETAKER. */
+static void ct_guest_detach(struct ct_guest *g, int ct_fd)
+{
+	struct ct_runner *rn;
+	__u32 i;
+
+	TEST_ASSERT(!ct_detach(ct_fd), "DETACH: %s", strerror(errno));
+	for (i = 0; i < g->nr_vcpus; i++) {
+		rn = &g->runners[i];
+		TEST_ASSERT(ct_runner_wait(rn, CT_WAIT_MS),
+			    "vCPU%u still in KVM_RUN after DETACH returned", i);
+		TEST_ASSERT(rn->ret == 0 && rn->exit_reason == KVM_EXIT_CARETAKER,
+			    "vCPU%u: DETACH ended KVM_RUN with %d errno %d exit %u (%s)",
+			    i, rn->ret, rn->err, rn->exit_reason,
+			    exit_reason_str(rn->exit_reason));
+	}
+}
+
+/*
+ * Send what a new VMM needs: @h, completed with the VM's layout, the
+ * caretaker fd unless it is negative, and the memfds.
+ */
+static void ct_guest_hand_over(int sock, const struct ct_guest *g, struct ct_handover *h,
+			       int ct_fd)
+{
+	int fds[CT_MAX_FDS], nr_fds = 0;
+	__u32 i;
+
+	h->nr_vcpus = g->nr_vcpus;
+	for (i = 0; i < g->nr_vcpus; i++)
+		h->vcpu_ids[i] = g->vcpus[i]->id;
+	h->nr_slots = g->nr_slots;
+	memcpy(h->slots, g->slots, sizeof(h->slots));
+	h->beat_gpa = g->beat_gpa;
+	if (ct_fd >= 0)
+		fds[nr_fds++] = ct_fd;
+	for (i = 0; i < g->nr_slots; i++)
+		fds[nr_fds++] = g->memfds[i];
+	ct_send_handover(sock, h, fds, nr_fds);
+}
+
+static void ct_vmm_a(int sock, __u32 nr_vcpus, unsigned int flags)
+{
+	struct ct_handover *h = calloc(1, sizeof(*h));
+	struct ct_runner *rn;
+	struct ct_guest g;
+	int ct_fd, r;
+	__u32 i;
+
+	TEST_ASSERT(h, "calloc");
+	ct_guest_create(&g, nr_vcpus);
+	ct_guest_run(&g);
+	ct_expect_beats(g.beats, nr_vcpus, CT_BEATS_ALIVE, "under VMM A");
+
+	ct_fd = ct_prepare(g.vm, ct_cpus, nr_vcpus);
+	TEST_ASSERT(ct_fd >= 0, "PREPARE: %s", strerror(errno));
+	TEST_ASSERT(fcntl(ct_fd, F_GETFD) & FD_CLOEXEC, "the caretaker fd is not O_CLOEXEC");
+	ct_expect_status(ct_fd, KVM_CARETAKER_STATE_PREPARED, nr_vcpus);
+	for (i = 0; i < nr_vcpus; i++)
+		ct_expect_cpu_parked(ct_cpus[i]);
+	r = ct_add_scratch_slot(g.vm);
+	TEST_ASSERT(r == -1 && errno == EBUSY,
+		    "memslot change after PREPARE: %d errno %d, expected EBUSY", r, errno);
+	/* Prepared, the guest still runs under its VMM. */
+	ct_expect_beats(g.beats, nr_vcpus, CT_BEATS_ALIVE, "after PREPARE");
+
+	/* Pause, as a VMM does to save a vCPU, and go on. */
+	ct_guest_pause(&g);
+	for (i = 0; i < nr_vcpus; i++)
+		ct_save_vcpu(g.vcpus[i], &h->state[i]);
+	ct_guest_run(&g);
+	ct_expect_beats(g.beats, nr_vcpus, CT_BEATS_ALIVE, "after the pause");
+
+	ct_guest_detach(&g, ct_fd);
+	ct_expect_status(ct_fd, KVM_CARETAKER_STATE_DETACHED, nr_vcpus);
+	/* No thread of ours is in KVM_RUN: this is the guest on its parked CPUs. */
+	ct_expect_beats(g.beats, nr_vcpus, CT_BEATS_ALIVE, "after DETACH");
+
+	for (i = 0; i < nr_vcpus; i++) {
+		rn = &g.runners[i];
+		ct_run_once(rn, g.vcpus[i], "after DETACH");
+		TEST_ASSERT(rn->ret == -1 && rn->err == EBUSY,
+			    "vCPU%u: KVM_RUN after DETACH: %d errno %d, expected EBUSY",
+			    i, rn->ret, rn->err);
+		r = __vcpu_ioctl(g.vcpus[i], KVM_SET_REGS, &h->state[i].regs);
+		TEST_ASSERT(r == -1 && errno == EBUSY,
+			    "vCPU%u: KVM_SET_REGS after DETACH: %d errno %d, expected EBUSY",
+			    i, r, errno);
+	}
+	if (flags & CT_A_DETACH_TWICE) {
+		/* EBUSY, not EINVAL: the request is fine, the state is not. */
+		EXPECT_REFUSED(ct_detach(ct_fd), EBUSY,
+			       "the orphan is not in the prepared state");
+		ct_expect_status(ct_fd, KVM_CARETAKER_STATE_DETACHED, nr_vcpus);
+	}
+
+	ct_guest_hand_over(sock, &g, h, ct_fd);
+
+	if (flags & CT_A_LINGER) {
+		sleep(CT_CHILD_MS / 1000);
+		TEST_FAIL("VMM A was not killed");
+	}
+}
+
+/* Fork VMM A running @fn(sock, @arg); *@sock is the holder's end. */
+static pid_t ct_spawn_vmm_a(int *sock, void (*fn)(int sock, void *arg), void *arg)
+{
+	int sv[2];
+	pid_t pid;
+
+	TEST_ASSERT(!socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), "socketpair");
+	pid = ct_fork();
+	if (!pid) {
+		close(sv[0]);
+		fn(sv[1], arg);
+		exit(KSFT_PASS);
+	}
+	close(sv[1]);
+	*sock = sv[0];
+	return pid;
+}
+
+/* Take over what VMM A hands over, or fail with how it ended. */
+static void ct_take_over(int sock, pid_t pid, struct ct_orphan *o, bool with_ct_fd)
+{
+	int status;
+
+	if (!ct_recv_handover(sock, o, with_ct_fd)) {
+		status = ct_wait_child(pid, "VMM A");
+		TEST_FAIL("VMM A failed before handing over (wait status %#x)", status);
+	}
+}
+
+/* The holder's mappings: the heartbeats, and the figures VMM B reports. */
+static void ct_orphan_map(struct ct_orphan *o)
+{
+	o->beats = ct_map_beats(o);
+	o->fig = mmap(NULL, getpagesize(), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(o->fig != MAP_FAILED, "mmap");
+}
+
+struct ct_vmm_a_args {
+	__u32 nr_vcpus;
+	unsigned int flags;
+};
+
+static void ct_vmm_a_main(int sock, void *arg)
+{
+	const struct ct_vmm_a_args *a = arg;
+
+	ct_vmm_a(sock, a->nr_vcpus, a->flags);
+}
+
+/*
+ * Run VMM A and take over what it hands over.  VMM A has exited (or has
+ * been SIGKILLed) when this returns: the orphan has no VMM.
+ */
+static struct ct_orphan *ct_orphan_make(__u32 nr_vcpus, unsigned int flags)
+{
+	struct ct_vmm_a_args args = { .nr_vcpus = nr_vcpus, .flags = flags };
+	struct ct_orphan *o = calloc(1, sizeof(*o));
+	int sock, status;
+	pid_t pid;
+	__u32 k;
+
+	TEST_ASSERT(o, "calloc");
+	pid = ct_spawn_vmm_a(&sock, ct_vmm_a_main, &args);
+	ct_take_over(sock, pid, o, true);
+	close(sock);
+	if (flags & CT_A_LINGER) {
+		kill(pid, SIGKILL);
+		status = ct_wait_child(pid, "VMM A");
+		TEST_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+			    "VMM A: wait status %#x, expected SIGKILL", status);
+	} else {
+		ct_expect_child_passed(pid, "VMM A");
+	}
+
+	ct_orphan_map(o);
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, nr_vcpus);
+	for (k = 0; k < nr_vcpus; k++)
+		ct_expect_cpu_parked(ct_cpus[k]);
+	return o;
+}
+
+/* Drop the holder's references; the orphan must go and give its CPUs back. */
+static int ct_orphan_close(struct ct_orphan *o)
+{
+	int ms = 0;
+	__u32 i;
+
+	/* A classic restart's "orphan" has none. */
+	if (o->ct_fd >= 0)
+		TEST_ASSERT(!close(o->ct_fd), "close the caretaker fd");
+	for (i = 0; i < o->h.nr_slots; i++)
+		close(o->memfds[i]);
+	for (i = 0; i < o->h.nr_vcpus; i++)
+		ms = max(ms, ct_wait_cpu_online(ct_cpus[i]));
+	munmap(o->beats, getpagesize());
+	munmap(o->fig, getpagesize());
+	free(o);
+	return ms;
+}
+
+/* ---- VMM B: a new VM that matches the orphan, without writing its memory ---- */
+
+enum ct_flaw {
+	CT_FLAW_NONE,
+	CT_FLAW_EXTRA_VCPU,	/* one vCPU more than the orphan */
+	CT_FLAW_VCPU_ID,	/* the same number of vCPUs, other ids */
+	CT_FLAW_CPUID,		/* one CPUID bit differs */
+	CT_FLAW_MEMFD,		/* memslot 0 backed by another memfd */
+};
+
+/* What caretaker.ko logs when it refuses each. */
+static const char * const ct_flaw_reasons[] = {
+	[CT_FLAW_EXTRA_VCPU] = "the adopting VM has another number of vCPUs",
+	[CT_FLAW_VCPU_ID] = "the adopting VM's vCPU ids differ",
+	[CT_FLAW_CPUID] = "the adopting vCPU's CPUID differs",
+	[CT_FLAW_MEMFD] = "a memslot of the adopting VM maps other memory",
+};
+
+struct ct_adopter {
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpus[CT_MAX_VCPUS + 1];
+	struct ct_runner runners[CT_MAX_VCPUS + 1];
+	__u32 nr_vcpus;
+	void *hva[CT_MAX_SLOTS];
+	__u32 nr_slots;
+	int stray_memfd;
+	struct ct_beat *beats;		/* through VMM B's own mapping */
+};
+
+static void ct_cpuid_flip_bit(struct kvm_cpuid2 *cpuid)
+{
+	__u32 i;
+
+	/* CPUID.1:ECX.SSE4_2, which KVM never changes at runtime. */
+	for (i = 0; i < cpuid->nent; i++) {
+		if (cpuid->entries[i].function == 1 && cpuid->entries[i].index == 0) {
+			cpuid->entries[i].ecx ^= 1u << 20;
+			return;
+		}
+	}
+	TEST_FAIL("no CPUID leaf 1");
+}
+
+/*
+ * The library's vm_create() loads the ELF, builds page tables and
+ * descriptor tables and initialises ucalls, all by writing guest memory;
+ * none of it may happen here.  vm_create_barebones() only opens the VM;
+ * memslots go in with the raw ioctl over mappings of the same memfds;
+ * vCPUs are created as vm_arch_vcpu_recreate() does, but with the
+ * orphan's CPUID rather than KVM_GET_SUPPORTED_CPUID's.
+ */
+static void ct_adopter_create(struct ct_adopter *a, const struct ct_orphan *o,
+			      enum ct_flaw flaw)
+{
+	const struct ct_handover *h = &o->h;
+	const struct ct_vcpu_state *s;
+	struct kvm_cpuid2 *cpuid;
+	const struct ct_slot *sl;
+	__u32 i, id, k;
+	int fd;
+
+	memset(a, 0, sizeof(*a));
+	a->stray_memfd = -1;
+	a->vm = vm_create_barebones();
+	vm_enable_cap(a->vm, KVM_CAP_CARETAKER, 0);
+	vm_create_irqchip(a->vm);
+
+	a->nr_slots = h->nr_slots;
+	for (i = 0; i < h->nr_slots; i++) {
+		sl = &h->slots[i];
+		fd = o->memfds[i];
+		if (flaw == CT_FLAW_MEMFD && i == 0) {
+			fd = memfd_create("caretaker-stray", 0);
+			a->stray_memfd = fd;
+			TEST_ASSERT(fd >= 0 && !ftruncate(fd, sl->offset + sl->size),
+				    "stray memfd");
+		}
+		a->hva[i] = mmap(NULL, sl->size, PROT_READ | PROT_WRITE, MAP_SHARED,
+				 fd, sl->offset);
+		TEST_ASSERT(a->hva[i] != MAP_FAILED, "mmap memslot %u", sl->slot);
+		vm_set_user_memory_region(a->vm, sl->slot, sl->flags, sl->gpa,
+					  sl->size, a->hva[i]);
+	}
+	k = ct_gpa_slot(h, h->beat_gpa);
+	a->beats = (void *)((char *)a->hva[k] + (h->beat_gpa - h->slots[k].gpa));
+
+	a->nr_vcpus = h->nr_vcpus + (flaw == CT_FLAW_EXTRA_VCPU);
+	for (i = 0; i < a->nr_vcpus; i++) {
+		s = &h->state[min(i, h->nr_vcpus - 1)];
+		if (i >= h->nr_vcpus)
+			id = h->vcpu_ids[h->nr_vcpus - 1] + 1;
+		else if (flaw == CT_FLAW_VCPU_ID)
+			id = h->vcpu_ids[i] + CT_MAX_VCPUS;
+		else
+			id = h->vcpu_ids[i];
+		a->vcpus[i] = __vm_vcpu_add(a->vm, id);
+
+		cpuid = allocate_kvm_cpuid2(s->nr_cpuid);
+		memcpy(cpuid->entries, s->cpuid, s->nr_cpuid * sizeof(s->cpuid[0]));
+		if (flaw == CT_FLAW_CPUID)
+			ct_cpuid_flip_bit(cpuid);
+		vcpu_init_cpuid(a->vcpus[i], cpuid);
+		free(cpuid);
+	}
+}
+
+static void ct_adopter_run(struct ct_adopter *a)
+{
+	__u32 i;
+
+	for (i = 0; i < a->nr_vcpus; i++)
+		ct_runner_start(&a->runners[i], a->vcpus[i]);
+}
+
+static void ct_adopter_pause(struct ct_adopter *a)
+{
+	__u32 i;
+
+	for (i = 0; i < a->nr_vcpus; i++)
+		ct_runner_pause(&a->runners[i]);
+}
+
+static void ct_adopter_free(struct ct_adopter *a, const struct ct_orphan *o)
+{
+	__u32 i;
+
+	for (i = 0; i < a->nr_vcpus; i++)
+		ct_runner_stop(&a->runners[i]);
+	kvm_vm_free(a->vm);
+	for (i = 0; i < a->nr_slots; i++)
+		munmap(a->hva[i], o->h.slots[i].size);
+	if (a->stray_memfd >= 0)
+		close(a->stray_memfd);
+}
+
+/* ATTACH, and everything that must hold right after it. */
+static void ct_adopt(struct ct_adopter *a, struct ct_orphan *o)
+{
+	struct kvm_caretaker_status st;
+	__u32 i;
+
+	TEST_ASSERT(!ct_attach(a->vm, o->ct_fd), "ATTACH: %s", strerror(errno));
+	st = ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_ATTACHED, o->h.nr_vcpus);
+	o->fig->attach_stall_ns = st.stall_ns;
+	for (i = 0; i < o->h.nr_vcpus; i++)
+		ct_wait_cpu_online(ct_cpus[i]);
+}
+
+/* Under VMM B: every vCPU counts on, and its TSC did not go back. */
+static void ct_expect_running_under_b(struct ct_adopter *a, struct ct_orphan *o)
+{
+	__u64 c0[CT_MAX_VCPUS], start = ct_now_ns();
+	__u32 i;
+
+	for (i = 0; i < o->h.nr_vcpus; i++)
+		c0[i] = READ_ONCE(a->beats[i].counter);
+	ct_expect_beats(a->beats, o->h.nr_vcpus, CT_BEATS_ALIVE, "under VMM B");
+	ct_sleep_ms(CT_SHORT_GAP_MS);
+	o->fig->ns = ct_now_ns() - start;
+	o->fig->beats = READ_ONCE(a->beats[0].counter) - c0[0];
+	for (i = 0; i < o->h.nr_vcpus; i++)
+		TEST_ASSERT((__s64)(READ_ONCE(a->beats[i].tsc) - o->last_tsc[i]) > 0,
+			    "vCPU%u: guest TSC went back across ATTACH: %#llx after %#llx",
+			    i, (unsigned long long)READ_ONCE(a->beats[i].tsc),
+			    (unsigned long long)o->last_tsc[i]);
+}
+
+/* OUT on command: VMM B sees the marker, and the guest goes on. */
+static void ct_expect_out_under_b(struct ct_adopter *a, __u32 i)
+{
+	struct ct_runner *r = &a->runners[i];
+	__u64 done = READ_ONCE(a->beats[i].done);
+
+	WRITE_ONCE(a->beats[i].command, CT_CMD_OUT);
+	if (!ct_runner_wait(r, CT_WAIT_MS)) {
+		ct_runner_stop(r);
+		TEST_FAIL("vCPU%u: no exit for the OUT in %d ms", i, CT_WAIT_MS);
+	}
+	ct_expect_marker(r);
+	ct_runner_start(r, a->vcpus[i]);
+	ct_expect_done(&a->beats[i], done + 1, "the OUT");
+}
+
+static bool ct_msr_changes_by_itself(__u32 index)
+{
+	switch (index) {
+	case MSR_IA32_TSC:
+	case MSR_IA32_MPERF:
+	case MSR_IA32_APERF:
+	case HV_X64_MSR_TIME_REF_COUNT:
+	case HV_X64_MSR_VP_RUNTIME:	/* the vCPU thread's run time */
+		return true;
+	}
+	return false;
+}
+
+static void ct_expect_same(struct kvm_vcpu *vcpu, const char *what,
+			   const void *got, const void *want, size_t size)
+{
+	TEST_ASSERT(!memcmp(got, want, size),
+		    "vCPU%u: %s differ from VMM A's, first at byte %d",
+		    vcpu->id, what, ct_first_diff(got, want, size));
+}
+
+/*
+ * The adopted vCPU must be the one VMM A paused, but for what the guest
+ * loop changes by running: its general registers other than RSP (the loop
+ * neither calls nor pushes), RIP and flags, and the TSC.  The guest TSC
+ * minus the host TSC must not have changed: compare the TSC offsets.
+ * XSAVE state is left out: nothing here touches it, and KVM's buffer has
+ * layout slack that is not guest state.
+ */
+static void ct_expect_same_state(struct kvm_vcpu *vcpu, const struct ct_vcpu_state *s)
+{
+	struct kvm_lapic_state lapic;
+	struct kvm_debugregs dregs;
+	struct kvm_vcpu_events ev;
+	struct kvm_sregs sregs;
+	struct kvm_mp_state mp;
+	struct kvm_xcrs xcrs;
+	struct kvm_regs regs;
+	struct kvm_msrs *msrs;
+	__u64 off;
+	__u32 i;
+
+	vcpu_sregs_get(vcpu, &sregs);
+	ct_expect_same(vcpu, "sregs", &sregs, &s->sregs, sizeof(sregs));
+	vcpu_debugregs_get(vcpu, &dregs);
+	ct_expect_same(vcpu, "debug registers", &dregs, &s->debugregs, sizeof(dregs));
+	if (kvm_has_cap(KVM_CAP_XCRS)) {
+		vcpu_xcrs_get(vcpu, &xcrs);
+		ct_expect_same(vcpu, "XCRs", &xcrs, &s->xcrs, sizeof(xcrs));
+	}
+	vcpu_events_get(vcpu, &ev);
+	ct_expect_same(vcpu, "vCPU events", &ev, &s->events, sizeof(ev));
+	vcpu_mp_state_get(vcpu, &mp);
+	TEST_ASSERT(mp.mp_state == s->mp_state.mp_state, "vCPU%u: mp_state %u, was %u",
+		    vcpu->id, mp.mp_state, s->mp_state.mp_state);
+	vcpu_regs_get(vcpu, &regs);
+	TEST_ASSERT(regs.rsp == s->regs.rsp, "vCPU%u: RSP %#llx, was %#llx",
+		    vcpu->id, regs.rsp, s->regs.rsp);
+
+	/* The current count of a timer the guest never armed is 0 anyway. */
+	vcpu_ioctl(vcpu, KVM_GET_LAPIC, &lapic);
+	TEST_ASSERT(!memcmp(lapic.regs, s->lapic.regs, APIC_TMCCT) &&
+		    !memcmp(lapic.regs + APIC_TMCCT + 4, s->lapic.regs + APIC_TMCCT + 4,
+			    sizeof(lapic.regs) - APIC_TMCCT - 4),
+		    "vCPU%u: local APIC differs from VMM A's, first at %#x", vcpu->id,
+		    ct_first_diff(lapic.regs, s->lapic.regs, sizeof(lapic.regs)));
+
+	msrs = calloc(1, sizeof(*msrs) + s->nr_msrs * sizeof(msrs->entries[0]));
+	TEST_ASSERT(msrs, "calloc");
+	msrs->nmsrs = s->nr_msrs;
+	for (i = 0; i < s->nr_msrs; i++)
+		msrs->entries[i].index = s->msrs[i].index;
+	vcpu_msrs_get(vcpu, msrs);
+	for (i = 0; i < s->nr_msrs; i++) {
+		if (ct_msr_changes_by_itself(s->msrs[i].index))
+			continue;
+		TEST_ASSERT(msrs->entries[i].data == s->msrs[i].data,
+			    "vCPU%u: MSR %#x is %#llx, was %#llx", vcpu->id,
+			    s->msrs[i].index, msrs->entries[i].data, s->msrs[i].data);
+	}
+	free(msrs);
+
+	vcpu_device_attr_get(vcpu, KVM_VCPU_TSC_CTRL, KVM_VCPU_TSC_OFFSET, &off);
+	TEST_ASSERT(off == s->tsc_offset, "vCPU%u: TSC offset %#llx, was %#llx",
+		    vcpu->id, (unsigned long long)off,
+		    (unsigned long long)s->tsc_offset);
+}
+
+/* Run @fn as VMM B, a child of the holder, and wait for it. */
+static void ct_vmm_b(struct ct_orphan *o, void (*fn)(struct ct_orphan *o))
+{
+	pid_t pid = ct_fork();
+
+	if (!pid) {
+		fn(o);
+		exit(KSFT_PASS);
+	}
+	ct_expect_child_passed(pid, "VMM B");
+}
+
+/* ---- cases ---- */
+
+static void vmm_b_heartbeat(struct ct_orphan *o)
+{
+	struct ct_adopter a;
+
+	ct_adopter_create(&a, o, CT_FLAW_NONE);
+	ct_adopt(&a, o);
+	ct_expect_same_state(a.vcpus[0], &o->h.state[0]);
+	ct_adopter_run(&a);
+	ct_expect_running_under_b(&a, o);
+	ct_expect_out_under_b(&a, 0);
+	ct_expect_beats(a.beats, 1, CT_BEATS_ALIVE, "after the OUT");
+	ct_adopter_pause(&a);
+	ct_adopter_free(&a, o);
+}
+
+static void test_heartbeat(void)
+{
+	struct ct_orphan *o = ct_orphan_make(1, 0);
+	struct kvm_caretaker_status st;
+	struct ct_gap g;
+	char tail[160];
+
+	st = ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+	ct_watch(o, CT_GAP_MS, &g);
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+	ct_vmm_b(o, vmm_b_heartbeat);
+	snprintf(tail, sizeof(tail),
+		 "; stalls: DETACH %llu us, ATTACH %llu us; under VMM B +%llu beats in %llu ms",
+		 (unsigned long long)st.stall_ns / 1000,
+		 (unsigned long long)o->fig->attach_stall_ns / 1000,
+		 (unsigned long long)o->fig->beats,
+		 (unsigned long long)o->fig->ns / 1000000);
+	ct_print_gap("heartbeat", o, &g, tail);
+	ct_orphan_close(o);
+}
+
+static void vmm_b_blocked_out(struct ct_orphan *o)
+{
+	struct ct_adopter a;
+	struct ct_runner *r = &a.runners[0];
+
+	ct_adopter_create(&a, o, CT_FLAW_NONE);
+	ct_adopt(&a, o);
+	/* The OUT the guest has been blocked on is B's first exit. */
+	ct_run_once(r, a.vcpus[0], "the blocked OUT");
+	ct_expect_marker(r);
+	ct_runner_start(r, a.vcpus[0]);
+	ct_expect_done(&a.beats[0], 1, "the OUT");
+	ct_expect_running_under_b(&a, o);
+	ct_adopter_pause(&a);
+	ct_adopter_free(&a, o);
+}
+
+static void vmm_b_blocked_cpuid(struct ct_orphan *o)
+{
+	const struct kvm_cpuid_entry2 *e = NULL;
+	const struct ct_vcpu_state *s = &o->h.state[0];
+	struct ct_adopter a;
+	__u32 i, got[4];
+
+	for (i = 0; i < s->nr_cpuid; i++)
+		if (s->cpuid[i].function == 0 && s->cpuid[i].index == 0)
+			e = &s->cpuid[i];
+	TEST_ASSERT(e, "no CPUID leaf 0 among VMM A's entries");
+
+	ct_adopter_create(&a, o, CT_FLAW_NONE);
+	ct_adopt(&a, o);
+	/* KVM emulates the CPUID in the kernel: no exit to VMM B. */
+	ct_adopter_run(&a);
+	ct_expect_done(&a.beats[0], 1, "the CPUID");
+	for (i = 0; i < 4; i++)
+		got[i] = READ_ONCE(a.beats[0].cpuid[i]);
+	TEST_ASSERT(got[0] == e->eax && got[1] == e->ebx && got[2] == e->ecx &&
+		    got[3] == e->edx,
+		    "CPUID(0) gave %#x %#x %#x %#x, the orphan's entry is %#x %#x %#x %#x",
+		    got[0], got[1], got[2], got[3], e->eax, e->ebx, e->ecx, e->edx);
+	ct_expect_running_under_b(&a, o);
+	ct_adopter_pause(&a);
+	ct_adopter_free(&a, o);
+}
+
+/* Returns how many ms it took to block. */
+static int ct_block_on(struct ct_orphan *o, __u64 cmd)
+{
+	struct kvm_caretaker_status st;
+	__u64 start = ct_now_ns();
+	int ms;
+
+	WRITE_ONCE(o->beats[0].command, cmd);
+	for (ms = 0;; ms++) {
+		st = ct_status(o->ct_fd);
+		if (st.state == KVM_CARETAKER_STATE_BLOCKED)
+			break;
+		TEST_ASSERT(st.state == KVM_CARETAKER_STATE_DETACHED && ms < CT_WAIT_MS,
+			    "GET_STATUS: state %u %d ms after command %llu, expected BLOCKED",
+			    st.state, ms, (unsigned long long)cmd);
+		ct_sleep_ms(1);
+	}
+	ms = (ct_now_ns() - start) / 1000000;
+	ct_expect_still(&o->beats[0], "while blocked");
+	st = ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_BLOCKED, 1);
+	TEST_ASSERT(st.blocked_exits >= 1, "blocked_exits %llu",
+		    (unsigned long long)st.blocked_exits);
+	TEST_ASSERT(READ_ONCE(o->beats[0].done) == 0 && !READ_ONCE(o->beats[0].cpuid[1]),
+		    "the guest carried out command %llu while detached",
+		    (unsigned long long)cmd);
+	return ms;
+}
+
+static void test_blocking(void)
+{
+	struct ct_orphan *o;
+	struct ct_gap g;
+	int ms_out, ms_cpuid;
+
+	/* OUT: the exit is VMM B's to complete. */
+	o = ct_orphan_make(1, 0);
+	ct_watch(o, CT_SHORT_GAP_MS, &g);
+	ms_out = ct_block_on(o, CT_CMD_OUT);
+	ct_vmm_b(o, vmm_b_blocked_out);
+	ct_orphan_close(o);
+
+	/*
+	 * CPUID: KVM's to complete once adopted.  The runtime does not
+	 * emulate it yet; when it does, the guest will not block here.
+	 */
+	o = ct_orphan_make(1, 0);
+	ct_watch(o, CT_SHORT_GAP_MS, &g);
+	ms_cpuid = ct_block_on(o, CT_CMD_CPUID);
+	ct_vmm_b(o, vmm_b_blocked_cpuid);
+	ct_orphan_close(o);
+
+	printf("# blocking: blocked %d ms after OUT, %d ms after CPUID; both done after ATTACH\n",
+	       ms_out, ms_cpuid);
+}
+
+static void vmm_b_two_vcpus(struct ct_orphan *o)
+{
+	struct ct_adopter a;
+	__u32 i;
+
+	ct_adopter_create(&a, o, CT_FLAW_NONE);
+	ct_adopt(&a, o);
+	for (i = 0; i < 2; i++)
+		ct_expect_same_state(a.vcpus[i], &o->h.state[i]);
+	ct_adopter_run(&a);
+	ct_expect_running_under_b(&a, o);
+	ct_adopter_pause(&a);
+	ct_adopter_free(&a, o);
+}
+
+static void test_two_vcpus(void)
+{
+	/* And VMM A dies by SIGKILL, not by exit(). */
+	struct ct_orphan *o = ct_orphan_make(2, CT_A_LINGER);
+	struct ct_gap g;
+
+	ct_watch(o, CT_GAP_MS, &g);
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 2);
+	ct_vmm_b(o, vmm_b_two_vcpus);
+	ct_print_gap("two_vcpus", o, &g, "; VMM A SIGKILLed; both went on under VMM B");
+	ct_orphan_close(o);
+}
+
+static void test_close_without_attach(void)
+{
+	struct ct_orphan *o = ct_orphan_make(1, 0);
+	struct ct_beat *beat;
+	struct ct_guest g2;
+	struct ct_gap g;
+	int ms, ct_fd;
+
+	ct_watch(o, CT_SHORT_GAP_MS, &g);
+	/* A view of the guest's memory that outlives the orphan. */
+	beat = ct_map_beats(o);
+	ms = ct_orphan_close(o);
+	ct_expect_still(beat, "after the last caretaker fd was closed");
+
+	/* The CPU is free for the next one. */
+	ct_guest_create(&g2, 1);
+	ct_guest_run(&g2);
+	ct_expect_beats(g2.beats, 1, CT_BEATS_ALIVE, "in a new VM");
+	ct_fd = ct_prepare(g2.vm, ct_cpus, 1);
+	TEST_ASSERT(ct_fd >= 0, "PREPARE of a new VM on CPU %u: %s", ct_cpus[0],
+		    strerror(errno));
+	ct_expect_cpu_parked(ct_cpus[0]);
+	close(ct_fd);
+	ct_wait_cpu_online(ct_cpus[0]);
+	ct_guest_pause(&g2);
+	kvm_vm_free(g2.vm);
+	printf("# close_without_attach: +%llu beats in %llu ms detached; ",
+	       (unsigned long long)g.beats[0], (unsigned long long)g.ns / 1000000);
+	printf("CPU %u online %d ms after the close; PREPAREd again\n", ct_cpus[0], ms);
+}
+
+static void test_undo_prepare(void)
+{
+	struct ct_guest g;
+	int ct_fd, r, ms;
+
+	ct_guest_create(&g, 1);
+	ct_guest_run(&g);
+	ct_expect_beats(g.beats, 1, CT_BEATS_ALIVE, "under the VMM");
+	ct_fd = ct_prepare(g.vm, ct_cpus, 1);
+	TEST_ASSERT(ct_fd >= 0, "PREPARE: %s", strerror(errno));
+	ct_expect_status(ct_fd, KVM_CARETAKER_STATE_PREPARED, 1);
+	ct_expect_cpu_parked(ct_cpus[0]);
+	r = ct_add_scratch_slot(g.vm);
+	TEST_ASSERT(r == -1 && errno == EBUSY,
+		    "memslot change after PREPARE: %d errno %d, expected EBUSY", r, errno);
+
+	TEST_ASSERT(!close(ct_fd), "close the caretaker fd");
+	ms = ct_wait_cpu_online(ct_cpus[0]);
+	TEST_ASSERT(!ct_add_scratch_slot(g.vm), "memslot change after the undo: %s",
+		    strerror(errno));
+	ct_expect_beats(g.beats, 1, CT_BEATS_ALIVE, "after the undo");
+
+	/* Undone, not broken: it can be prepared again. */
+	ct_fd = ct_prepare(g.vm, ct_cpus, 1);
+	TEST_ASSERT(ct_fd >= 0, "PREPARE after the undo: %s", strerror(errno));
+	ct_expect_cpu_parked(ct_cpus[0]);
+	close(ct_fd);
+	ct_wait_cpu_online(ct_cpus[0]);
+	ct_guest_pause(&g);
+	kvm_vm_free(g.vm);
+	printf("# undo_prepare: CPU %u online %d ms after the close; memslots writable again\n",
+	       ct_cpus[0], ms);
+}
+
+/*
+ * Nothing may take a page away from a guest whose memory is pinned for
+ * the runtime: truncation, hole punching and MADV_REMOVE on its memfd
+ * fail with EPERM from PREPARE on, and work again once it is undone.
+ */
+static int ct_take_pages(struct ct_guest *g, int how)
+{
+	struct ct_slot *sl = &g->slots[0];
+	int fd = g->memfds[0];
+	void *p;
+	int r;
+
+	switch (how) {
+	case 0:
+		return ftruncate(fd, sl->offset + sl->size - getpagesize());
+	case 1:
+		return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 sl->offset + sl->size - getpagesize(), getpagesize());
+	default:
+		p = mmap(NULL, getpagesize(), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			 sl->offset + sl->size - getpagesize());
+		TEST_ASSERT(p != MAP_FAILED, "mmap the memfd");
+		r = madvise(p, getpagesize(), MADV_REMOVE);
+		munmap(p, getpagesize());
+		return r;
+	}
+}
+
+static void test_memfd_frozen(void)
+{
+	static const char * const what[] = { "ftruncate", "fallocate(PUNCH_HOLE)",
+					     "madvise(MADV_REMOVE)" };
+	struct ct_guest g;
+	int ct_fd, how, r;
+
+	ct_guest_create(&g, 1);
+	ct_guest_run(&g);
+	ct_fd = ct_prepare(g.vm, ct_cpus, 1);
+	TEST_ASSERT(ct_fd >= 0, "PREPARE: %s", strerror(errno));
+	for (how = 0; how < 3; how++) {
+		r = ct_take_pages(&g, how);
+		TEST_ASSERT(r == -1 && errno == EPERM,
+			    "%s on a pinned memfd: %d errno %d, expected EPERM",
+			    what[how], r, errno);
+	}
+	ct_expect_beats(g.beats, 1, CT_BEATS_ALIVE, "after the refusals");
+	close(ct_fd);
+	ct_wait_cpu_online(ct_cpus[0]);
+	ct_guest_pause(&g);
+	/* Undone: the memfd is the VMM's to change again (last page only). */
+	for (how = 2; how >= 0; how--)
+		TEST_ASSERT(!ct_take_pages(&g, how), "%s after the undo: %s",
+			    what[how], strerror(errno));
+	kvm_vm_free(g.vm);
+	printf("# memfd_frozen: truncate, hole punch and MADV_REMOVE refused while pinned\n");
+}
+
+static void vmm_b_mismatch(struct ct_orphan *o)
+{
+	static const enum ct_flaw flaws[] = {
+		CT_FLAW_EXTRA_VCPU, CT_FLAW_VCPU_ID, CT_FLAW_CPUID, CT_FLAW_MEMFD,
+	};
+	struct ct_adopter a;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(flaws); i++) {
+		ct_adopter_create(&a, o, flaws[i]);
+		EXPECT_REFUSED(ct_attach(a.vm, o->ct_fd), EINVAL,
+			       ct_flaw_reasons[flaws[i]]);
+		ct_adopter_free(&a, o);
+		/* Refused, the orphan is as it was. */
+		ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+		ct_expect_beats(o->beats, 1, CT_BEATS_ALIVE, "after a refused ATTACH");
+		ct_expect_cpu_parked(ct_cpus[0]);
+	}
+	ct_adopter_create(&a, o, CT_FLAW_NONE);
+	ct_adopt(&a, o);
+	ct_adopter_run(&a);
+	ct_expect_running_under_b(&a, o);
+	ct_adopter_pause(&a);
+	ct_adopter_free(&a, o);
+}
+
+static void test_attach_mismatch(void)
+{
+	struct ct_orphan *o = ct_orphan_make(1, 0);
+	struct ct_gap g;
+
+	ct_watch(o, CT_SHORT_GAP_MS, &g);
+	ct_vmm_b(o, vmm_b_mismatch);
+	ct_print_gap("attach_mismatch", o, &g,
+		     "; extra vCPU, vCPU ids, CPUID, memfd refused with EINVAL, then adopted");
+	ct_orphan_close(o);
+}
+
+static void vmm_b_adopt_twice(struct ct_orphan *o)
+{
+	struct ct_adopter a, b;
+
+	ct_adopter_create(&a, o, CT_FLAW_NONE);
+	ct_adopt(&a, o);
+	ct_adopter_run(&a);
+	/* A perfect match, but the orphan has a VMM again. */
+	ct_adopter_create(&b, o, CT_FLAW_NONE);
+	EXPECT_REFUSED(ct_attach(b.vm, o->ct_fd), EBUSY, "the orphan is not detached");
+	ct_adopter_free(&b, o);
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_ATTACHED, 1);
+	ct_expect_running_under_b(&a, o);
+	ct_adopter_pause(&a);
+	ct_adopter_free(&a, o);
+}
+
+static void test_double_detach(void)
+{
+	/* VMM A checks the second DETACH. */
+	struct ct_orphan *o = ct_orphan_make(1, CT_A_DETACH_TWICE);
+	struct ct_gap g;
+
+	ct_watch(o, CT_SHORT_GAP_MS, &g);
+	ct_vmm_b(o, vmm_b_adopt_twice);
+	ct_print_gap("double_detach", o, &g,
+		     "; second DETACH and second ATTACH refused with EBUSY");
+	ct_orphan_close(o);
+}
+
+static void test_cpu_taken(void)
+{
+	struct ct_orphan *o = ct_orphan_make(1, 0);
+	struct ct_guest g2;
+	struct ct_gap g;
+	int ct_fd;
+
+	ct_watch(o, CT_SHORT_GAP_MS, &g);
+	ct_guest_create(&g2, 1);
+	EXPECT_REFUSED(ct_prepare(g2.vm, &ct_cpus[0], 1), EINVAL,
+		       "physical CPU is offline");
+	/* The same VM on a free CPU: it was the CPU. */
+	ct_fd = ct_prepare(g2.vm, &ct_cpus[1], 1);
+	TEST_ASSERT(ct_fd >= 0, "PREPARE on CPU %u: %s", ct_cpus[1], strerror(errno));
+	ct_expect_cpu_parked(ct_cpus[1]);
+	close(ct_fd);
+	ct_wait_cpu_online(ct_cpus[1]);
+	kvm_vm_free(g2.vm);
+
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+	ct_expect_beats(o->beats, 1, CT_BEATS_ALIVE, "after the refused PREPARE");
+	ct_print_gap("cpu_taken", o, &g, "; PREPARE of its CPU refused with EINVAL");
+	ct_orphan_close(o);
+}
+
+/* As `modprobe -r` does, but with the errno. */
+static int ct_delete_module(void)
+{
+	return syscall(__NR_delete_module, "caretaker", O_NONBLOCK);
+}
+
+static void ct_expect_module_pinned(const char *by)
+{
+	/* Its complaint is expected: keep it out of the log. */
+	TEST_ASSERT(system("modprobe -r caretaker 2>/dev/null"),
+		    "modprobe -r caretaker succeeded with %s", by);
+	TEST_ASSERT(ct_delete_module() == -1 && errno == EWOULDBLOCK,
+		    "delete_module with %s: errno %d (%s), expected EWOULDBLOCK",
+		    by, errno, strerror(errno));
+}
+
+static void test_rmmod_refused(void)
+{
+	struct ct_orphan *o;
+	struct ct_guest g;
+	int ct_fd, ms;
+
+	ct_guest_create(&g, 1);
+	ct_fd = ct_prepare(g.vm, ct_cpus, 1);
+	TEST_ASSERT(ct_fd >= 0, "PREPARE: %s", strerror(errno));
+	ct_expect_module_pinned("a prepared VM");
+	close(ct_fd);
+	ct_wait_cpu_online(ct_cpus[0]);
+	kvm_vm_free(g.vm);
+
+	o = ct_orphan_make(1, 0);
+	ct_expect_module_pinned("an orphan");
+	ct_orphan_close(o);
+
+	/* Once the last caretaker fd is gone, so is the pin. */
+	for (ms = 0; system("modprobe -r caretaker 2>/dev/null"); ms += 10) {
+		TEST_ASSERT(ms < CT_WAIT_MS, "modprobe -r caretaker still fails after %d ms",
+			    CT_WAIT_MS);
+		ct_sleep_ms(10);
+	}
+	TEST_ASSERT(!system("modprobe caretaker"), "modprobe caretaker");
+	printf("# rmmod_refused: refused with a prepared VM and with an orphan; ");
+	printf("unloaded %d ms after the last close\n", ms);
+}
+
+/*
+ * ---- bench and demo ----
+ *
+ * What a VMM restart costs the guest, seen from the guest itself.
+ * guest_trail() counts iterations into the epoch the host names and keeps
+ * per epoch the longest gap between two iterations and a log2 histogram
+ * of the gaps, in its own TSC.  Guest TSC minus host TSC must be the same
+ * before DETACH and after ATTACH (the vCPUs' KVM_VCPU_TSC_OFFSET, and the
+ * guest's TSC read through KVM_GET_MSRS beside the host's, at the same
+ * moment), so a gap in guest TSC cycles is a gap in host cycles.  A
+ * monitor thread in the holder samples the counter with the host TSC
+ * every ~1 ms as a cross-check.
+ *
+ * A caretaker run: VMM A builds the VM and saves its vCPU (warmup); T
+ * with no event (quiet: the noise floor); PREPARE; DETACH with
+ * CT_AROUND_MS either side; VMM A hands over and exits; T with no VMM at
+ * all (absence); VMM B builds its VM (build); ATTACH with CT_AROUND_MS
+ * either side; after.  A classic run: warmup, quiet, then VMM A pauses
+ * the vCPU, saves its state and exits, and T later VMM B restores it into
+ * a new VM over the same memfds and runs it (absence, until CT_AROUND_MS
+ * after the run), after.
+ *
+ * Output: CT-BENCH lines (key=value) per epoch and per run, and in demo
+ * mode CT-DEMO lines (a sample every CT_DEMO_SAMPLE_MS, the events) as
+ * they happen; then a table.  scripts/perf-report.py reads the lines.
+ */
+
+#define CT_AROUND_MS		200	/* either side of DETACH and ATTACH */
+#define CT_MON_US		1000	/* the monitor's sampling period */
+#define CT_DEMO_SAMPLE_MS	50
+#define CT_PRINT_MS		20
+#define CT_RING			256	/* demo samples, monitor to printer */
+#define CT_MAX_RUNS		100	/* of each kind */
+#define CT_MAX_EVENTS		16
+
+static struct {
+	int absence_ms;		/* T */
+	int after_ms;
+	int runs;		/* of each kind */
+	bool demo;
+	int live_fd;		/* --live: CT- lines also go here at once */
+} ct_opts = { .absence_ms = 5000, .after_ms = 1000, .runs = 5, .live_fd = -1 };
+
+static const char * const ct_epoch_names[CT_NR_EPOCHS] = {
+	[CT_EP_WARMUP] = "warmup", [CT_EP_QUIET] = "quiet", [CT_EP_PREPARE] = "prepare",
+	[CT_EP_DETACH] = "detach", [CT_EP_EXIT] = "exit", [CT_EP_ABSENCE] = "absence",
+	[CT_EP_BUILD] = "build", [CT_EP_ATTACH] = "attach", [CT_EP_AFTER] = "after",
+};
+
+enum ct_event {
+	CT_EV_PREPARE,
+	CT_EV_PAUSE,		/* classic: VMM A stops the vCPU to save it */
+	CT_EV_DETACH,
+	CT_EV_VMM_EXIT,		/* the holder has reaped VMM A */
+	CT_EV_VMM_START,	/* the holder forks VMM B */
+	CT_EV_ATTACH,
+	CT_EV_RUN,		/* VMM B's first KVM_RUN */
+	CT_NR_EVENT_KINDS,
+};
+
+static const char * const ct_event_names[CT_NR_EVENT_KINDS] = {
+	[CT_EV_PREPARE] = "PREPARE", [CT_EV_PAUSE] = "PAUSE", [CT_EV_DETACH] = "DETACH",
+	[CT_EV_VMM_EXIT] = "VMM-EXIT", [CT_EV_VMM_START] = "VMM-START",
+	[CT_EV_ATTACH] = "ATTACH", [CT_EV_RUN] = "RUN",
+};
+
+/*
+ * One run as the host saw it, in host TSC cycles: an anonymous shared
+ * mapping of the holder's, inherited by VMM A and VMM B.  Only one of
+ * them acts at a time; the holder's threads only read it.
+ */
+struct ct_run_log {
+	bool classic;
+	__u32 tsc_khz;			/* VMM A's vCPU's: the host's */
+	__u64 t0;			/* the start of the run */
+	__u64 epoch_tsc[CT_NR_EPOCHS];	/* when each began; 0: not in this run */
+	__u64 end_tsc;			/* VMM B pauses the guest */
+	__u32 nr_events;
+	struct {
+		__u32 what;
+		__u64 tsc, end;		/* of the call or step */
+	} ev[CT_MAX_EVENTS];
+	/* [0]: VMM A's vCPU, last seen before DETACH (or the pause); [1]: VMM B's */
+	__u64 tsc_offset[2];		/* KVM_VCPU_TSC_OFFSET */
+	__s64 tsc_seen[2];		/* MSR_IA32_TSC minus host TSC, read together */
+	__u64 tsc_seen_err[2];		/* ... give or take this */
+	__u64 kernel_stall_ns[2];	/* GET_STATUS after DETACH, after ATTACH */
+};
+
+static void ct_epoch(struct ct_run_log *log, struct ct_trail *tr, enum ct_epoch e)
+{
+	log->epoch_tsc[e] = rdtsc();
+	WRITE_ONCE(tr->epoch, e);
+}
+
+/* Record an event that began at host TSC @start and ends now. */
+static void ct_event(struct ct_run_log *log, enum ct_event what, __u64 start)
+{
+	__u32 n = log->nr_events;
+
+	TEST_ASSERT(n < CT_MAX_EVENTS, "too many events");
+	log->ev[n].what = what;
+	log->ev[n].tsc = start;
+	log->ev[n].end = rdtsc();
+	__atomic_store_n(&log->nr_events, n + 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * The paused vCPU's TSC offset, and its guest TSC (KVM_GET_MSRS, which
+ * KVM computes from the host TSC of that moment) minus the host TSC read
+ * around it: the closest of five reads.
+ */
+static void ct_tsc_read(struct kvm_vcpu *vcpu, struct ct_run_log *log, int side)
+{
+	__u64 h0, h1, g, best = ~0ULL;
+	int i;
+
+	vcpu_device_attr_get(vcpu, KVM_VCPU_TSC_CTRL, KVM_VCPU_TSC_OFFSET,
+			     &log->tsc_offset[side]);
+	for (i = 0; i < 5; i++) {
+		h0 = rdtsc();
+		g = vcpu_get_msr(vcpu, MSR_IA32_TSC);
+		h1 = rdtsc();
+		if (h1 - h0 < best) {
+			best = h1 - h0;
+			log->tsc_seen[side] = g - (h0 + best / 2);
+			log->tsc_seen_err[side] = best / 2 + 1;
+		}
+	}
+}
+
+/* ---- output ---- */
+
+static void ct_write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, buf, len);
+		if (n <= 0)
+			return;		/* a lost copy must not stop the run */
+		buf += n;
+		len -= n;
+	}
+}
+
+/*
+ * One line to stdout, and with @live to the live copy too.  write(2), not
+ * stdio: the holder's threads print while it forks VMM B.
+ */
+static __printf(2, 3) void ct_emit(bool live, const char *fmt, ...)
+{
+	char line[768];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	n = min_t(int, n, sizeof(line) - 2);
+	line[n++] = '\n';
+	ct_write_all(1, line, n);
+	if (live && ct_opts.live_fd >= 0)
+		ct_write_all(ct_opts.live_fd, line, n);
+}
+
+/* A line of key=value pairs, built up and then emitted whole. */
+struct ct_line {
+	char buf[1024];
+	size_t len;
+};
+
+static __printf(2, 3) void ct_add(struct ct_line *l, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		l->len = min(l->len + n, sizeof(l->buf) - 1);
+}
+
+static const char *ct_prefix(void)
+{
+	return ct_opts.demo ? "CT-DEMO" : "CT-BENCH";
+}
+
+static double ct_ms(const struct ct_run_log *log, __s64 cycles)
+{
+	return (double)cycles / log->tsc_khz;
+}
+
+/* ---- the holder's monitor: a sampler and a printer thread ---- */
+
+struct ct_mon_epoch {
+	__u64 samples;
+	__u64 max_still;	/* host cycles the counter was seen standing still */
+	__u64 first_tsc, last_tsc, first_count, last_count;
+};
+
+struct ct_monitor {
+	struct ct_trail *tr;		/* the holder's mapping */
+	struct ct_run_log *log;
+	const char *kind;
+	int run;
+	bool stop;
+	pthread_t sampler, printer;
+	struct ct_mon_epoch ep[CT_NR_EPOCHS];
+	struct {
+		__u64 tsc, counter;
+		__u32 epoch;
+	} ring[CT_RING];
+	__u32 head;
+};
+
+static void *ct_sampler_main(void *arg)
+{
+	struct ct_monitor *m = arg;
+	__u64 now, c, last_c = 0, changed = 0, next_sample = 0, end;
+	__u64 every = (__u64)CT_DEMO_SAMPLE_MS * m->log->tsc_khz;
+	struct ct_mon_epoch *me;
+	__u32 e, h;
+
+	while (!__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE)) {
+		now = rdtsc();
+		c = READ_ONCE(m->tr->beat.counter);
+		e = min_t(__u64, READ_ONCE(m->tr->epoch), CT_NR_EPOCHS - 1);
+		end = READ_ONCE(m->log->end_tsc);
+		if (end && now > end)
+			break;		/* VMM B has paused the guest */
+		me = &m->ep[e];
+		if (!me->samples) {
+			me->first_tsc = now;
+			me->first_count = c;
+		}
+		me->samples++;
+		me->last_tsc = now;
+		me->last_count = c;
+		if (c != last_c || !changed) {
+			last_c = c;
+			changed = now;
+		} else if (now - changed > me->max_still) {
+			me->max_still = now - changed;
+		}
+		if (ct_opts.demo && now >= next_sample) {
+			h = m->head;
+			m->ring[h % CT_RING].tsc = now;
+			m->ring[h % CT_RING].counter = c;
+			m->ring[h % CT_RING].epoch = e;
+			__atomic_store_n(&m->head, h + 1, __ATOMIC_RELEASE);
+			next_sample = now + every;
+		}
+		usleep(CT_MON_US);
+	}
+	return NULL;
+}
+
+static void ct_print_events(struct ct_monitor *m, __u32 *printed)
+{
+	const struct ct_run_log *log = m->log;
+	__u32 n = __atomic_load_n(&log->nr_events, __ATOMIC_ACQUIRE);
+
+	for (; *printed < n; (*printed)++)
+		ct_emit(true, "%s event run=%d kind=%s name=%s t_ms=%.1f dur_ms=%.3f",
+			ct_prefix(), m->run, m->kind,
+			ct_event_names[log->ev[*printed].what],
+			ct_ms(log, log->ev[*printed].tsc - log->t0),
+			ct_ms(log, log->ev[*printed].end - log->ev[*printed].tsc));
+}
+
+static void *ct_printer_main(void *arg)
+{
+	struct ct_monitor *m = arg;
+	__u32 printed = 0, tail = 0, head;
+	bool stop;
+
+	do {
+		stop = __atomic_load_n(&m->stop, __ATOMIC_ACQUIRE);
+		ct_print_events(m, &printed);
+		head = __atomic_load_n(&m->head, __ATOMIC_ACQUIRE);
+		if (head - tail > CT_RING)
+			tail = head - CT_RING;
+		for (; tail != head; tail++)
+			ct_emit(true,
+				"CT-DEMO sample run=%d kind=%s t_ms=%.0f counter=%llu epoch=%s",
+				m->run, m->kind,
+				ct_ms(m->log, m->ring[tail % CT_RING].tsc - m->log->t0),
+				(unsigned long long)m->ring[tail % CT_RING].counter,
+				ct_epoch_names[m->ring[tail % CT_RING].epoch]);
+		if (!stop)
+			usleep(CT_PRINT_MS * 1000);
+	} while (!stop);
+	return NULL;
+}
+
+static void ct_monitor_start(struct ct_monitor *m)
+{
+	TEST_ASSERT(!pthread_create(&m->sampler, NULL, ct_sampler_main, m) &&
+		    !pthread_create(&m->printer, NULL, ct_printer_main, m),
+		    "pthread_create");
+}
+
+static void ct_monitor_stop(struct ct_monitor *m)
+{
+	__atomic_store_n(&m->stop, true, __ATOMIC_RELEASE);
+	pthread_join(m->sampler, NULL);
+	pthread_join(m->printer, NULL);
+}
+
+/* ---- the VMMs of a run ---- */
+
+/* VMM A: build, run, save (warmup), quiet; then restart the caretaker's way or the classic. */
+static void ct_vmm_a_bench(int sock, void *arg)
+{
+	struct ct_handover *h = calloc(1, sizeof(*h));
+	struct ct_run_log *log = arg;
+	struct ct_trail *tr;
+	struct ct_guest g;
+	int ct_fd = -1;
+	__u64 t;
+
+	TEST_ASSERT(h, "calloc");
+	__ct_guest_create(&g, 1, guest_trail, CT_TRAIL_PAGES);
+	tr = (struct ct_trail *)g.beats;
+	log->tsc_khz = ct_tsc_khz(g.vcpus[0]);
+	/* The memory first, for the holder's monitor. */
+	ct_guest_hand_over(sock, &g, h, -1);
+	ct_guest_run(&g);
+	ct_expect_beats(g.beats, 1, CT_BEATS_ALIVE, "under VMM A");
+	ct_guest_pause(&g);
+	ct_save_vcpu(g.vcpus[0], &h->state[0]);
+	ct_tsc_read(g.vcpus[0], log, 0);
+	ct_guest_run(&g);
+
+	ct_epoch(log, tr, CT_EP_QUIET);
+	ct_sleep_ms(ct_opts.absence_ms);
+
+	if (log->classic) {
+		ct_epoch(log, tr, CT_EP_ABSENCE);
+		t = rdtsc();
+		ct_guest_pause(&g);
+		ct_event(log, CT_EV_PAUSE, t);
+		ct_save_vcpu(g.vcpus[0], &h->state[0]);
+		ct_tsc_read(g.vcpus[0], log, 0);
+		ct_guest_hand_over(sock, &g, h, -1);
+		return;
+	}
+
+	ct_epoch(log, tr, CT_EP_PREPARE);
+	t = rdtsc();
+	ct_fd = ct_prepare(g.vm, ct_cpus, 1);
+	ct_event(log, CT_EV_PREPARE, t);
+	TEST_ASSERT(ct_fd >= 0, "PREPARE: %s", strerror(errno));
+	ct_sleep_ms(CT_AROUND_MS);
+	ct_epoch(log, tr, CT_EP_DETACH);
+	ct_sleep_ms(CT_AROUND_MS);
+	t = rdtsc();
+	ct_guest_detach(&g, ct_fd);
+	ct_event(log, CT_EV_DETACH, t);
+	log->kernel_stall_ns[0] = ct_expect_status(ct_fd, KVM_CARETAKER_STATE_DETACHED, 1).stall_ns;
+	ct_sleep_ms(CT_AROUND_MS);
+	ct_epoch(log, tr, CT_EP_EXIT);
+	ct_guest_hand_over(sock, &g, h, ct_fd);
+}
+
+/* VMM B, the guest running: the after epoch, then pause and read the TSC. */
+static void ct_bench_after(struct ct_adopter *a, struct ct_run_log *log, struct ct_trail *tr)
+{
+	ct_sleep_ms(CT_AROUND_MS);
+	ct_epoch(log, tr, CT_EP_AFTER);
+	ct_sleep_ms(ct_opts.after_ms);
+	log->end_tsc = rdtsc();
+	ct_adopter_pause(a);
+	ct_tsc_read(a->vcpus[0], log, 1);
+}
+
+static void vmm_b_bench_adopt(struct ct_orphan *o)
+{
+	struct ct_run_log *log = o->log;
+	struct ct_trail *tr;
+	struct ct_adopter a;
+	__u64 t;
+
+	ct_adopter_create(&a, o, CT_FLAW_NONE);
+	tr = (struct ct_trail *)a.beats;
+	ct_epoch(log, tr, CT_EP_ATTACH);
+	ct_sleep_ms(CT_AROUND_MS);
+	/* Run at once: until KVM_RUN the guest stands still. */
+	t = rdtsc();
+	TEST_ASSERT(!ct_attach(a.vm, o->ct_fd), "ATTACH: %s", strerror(errno));
+	ct_event(log, CT_EV_ATTACH, t);
+	t = rdtsc();
+	ct_adopter_run(&a);
+	ct_event(log, CT_EV_RUN, t);
+	log->kernel_stall_ns[1] = ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_ATTACHED,
+						   1).stall_ns;
+	ct_wait_cpu_online(ct_cpus[0]);
+	ct_bench_after(&a, log, tr);
+	ct_expect_same_state(a.vcpus[0], &o->h.state[0]);
+	ct_adopter_free(&a, o);
+}
+
+static void vmm_b_bench_restore(struct ct_orphan *o)
+{
+	struct ct_run_log *log = o->log;
+	struct ct_adopter a;
+	__u64 t;
+
+	ct_adopter_create(&a, o, CT_FLAW_NONE);
+	ct_restore_vcpu(a.vcpus[0], &o->h.state[0]);
+	t = rdtsc();
+	ct_adopter_run(&a);
+	ct_event(log, CT_EV_RUN, t);
+	ct_bench_after(&a, log, (struct ct_trail *)a.beats);
+	ct_adopter_free(&a, o);
+}
+
+/* ---- figures ---- */
+
+/* The figures of one run that the summary compares, in ms or %. */
+struct ct_run_result {
+	double noise, noise_p999;	/* quiet: the longest gap, p99.9 */
+	double detach, attach;		/* the longest gap around each */
+	double restart;			/* the longest gap from DETACH (PAUSE) to after */
+	double progress;		/* rate without a VMM, % of the rate in quiet */
+	double mon_restart;		/* the monitor's view of restart */
+	bool tsc_ok;
+};
+
+/* Upper bound of the log2 bucket below which 99.9% of the gaps fall. */
+static __u64 ct_p999(const struct ct_epoch_stats *s)
+{
+	__u64 total = 0, cum = 0;
+	int b;
+
+	for (b = 0; b < CT_GAP_BINS; b++)
+		total += s->hist[b];
+	for (b = 0; b < CT_GAP_BINS && total; b++) {
+		cum += s->hist[b];
+		if (cum * 1000 >= total * 999)
+			return 2ULL << b;
+	}
+	return 0;
+}
+
+/* Where epoch @e ends: where the next one of the run begins. */
+static __u64 ct_epoch_end(const struct ct_run_log *log, int e)
+{
+	for (e++; e < CT_NR_EPOCHS; e++)
+		if (log->epoch_tsc[e])
+			return log->epoch_tsc[e];
+	return log->end_tsc;
+}
+
+/* Guest iterations per 10^9 host cycles over epoch @e. */
+static double ct_rate(const struct ct_run_log *log, const struct ct_trail *tr, int e)
+{
+	__u64 len = ct_epoch_end(log, e) - log->epoch_tsc[e];
+
+	return len ? tr->ep[e].iters * 1e9 / len : 0;
+}
+
+static void ct_report_run(const struct ct_monitor *m, struct ct_run_result *r)
+{
+	const struct ct_run_log *log = m->log;
+	const struct ct_trail *tr = m->tr;
+	const struct ct_epoch_stats *s;
+	const struct ct_mon_epoch *me;
+	double quiet_rate = ct_rate(log, tr, CT_EP_QUIET);
+	struct ct_line l;
+	int e, first, last;
+	__u64 max_gap = 0, mon_max = 0;
+
+	for (e = 0; e < CT_NR_EPOCHS; e++) {
+		if (!log->epoch_tsc[e])
+			continue;
+		s = &tr->ep[e];
+		me = &m->ep[e];
+		l.len = 0;
+		ct_add(&l, "CT-BENCH epoch run=%d kind=%s epoch=%s", m->run, m->kind,
+		       ct_epoch_names[e]);
+		ct_add(&l, " start_ms=%.1f ms=%.1f", ct_ms(log, log->epoch_tsc[e] - log->t0),
+		       ct_ms(log, ct_epoch_end(log, e) - log->epoch_tsc[e]));
+		ct_add(&l, " iters=%llu rate=%.0f", (unsigned long long)s->iters,
+		       ct_rate(log, tr, e));
+		/* Guest TSC to host TSC by the offset, to the run's clock. */
+		ct_add(&l, " max_gap_ms=%.3f max_gap_end_ms=%.1f p999_ms=%.4f",
+		       ct_ms(log, s->max_gap),
+		       s->max_gap ? ct_ms(log, s->max_gap_end - log->tsc_offset[0] - log->t0) : 0,
+		       ct_ms(log, ct_p999(s)));
+		ct_add(&l, " mon_max_still_ms=%.3f mon_samples=%llu mon_rate=%.0f",
+		       ct_ms(log, me->max_still), (unsigned long long)me->samples,
+		       me->last_tsc > me->first_tsc ? (me->last_count - me->first_count) * 1e9 /
+						      (me->last_tsc - me->first_tsc) : 0);
+		ct_emit(true, "%s", l.buf);
+	}
+
+	/* The restart: from DETACH (classic: the pause) until the guest runs under B. */
+	first = log->classic ? CT_EP_ABSENCE : CT_EP_DETACH;
+	last = log->classic ? CT_EP_ABSENCE : CT_EP_ATTACH;
+	for (e = first; e <= last; e++) {
+		max_gap = max(max_gap, tr->ep[e].max_gap);
+		mon_max = max(mon_max, m->ep[e].max_still);
+	}
+	r->noise = ct_ms(log, tr->ep[CT_EP_QUIET].max_gap);
+	r->noise_p999 = ct_ms(log, ct_p999(&tr->ep[CT_EP_QUIET]));
+	r->detach = ct_ms(log, tr->ep[CT_EP_DETACH].max_gap);
+	r->attach = ct_ms(log, tr->ep[CT_EP_ATTACH].max_gap);
+	r->restart = ct_ms(log, max_gap);
+	r->mon_restart = ct_ms(log, mon_max);
+	r->progress = quiet_rate ? 100 * ct_rate(log, tr, CT_EP_ABSENCE) / quiet_rate : 0;
+	r->tsc_ok = log->tsc_offset[0] == log->tsc_offset[1];
+	for (e = 0; e < 2; e++)
+		r->tsc_ok &= llabs(log->tsc_seen[e] - (__s64)log->tsc_offset[e]) <=
+			     (__s64)log->tsc_seen_err[e];
+
+	l.len = 0;
+	ct_add(&l, "CT-BENCH run run=%d kind=%s absence_ms=%d tsc_khz=%u", m->run, m->kind,
+	       ct_opts.absence_ms, log->tsc_khz);
+	/* xcheck: guest minus host TSC read together, minus the offset; within err. */
+	ct_add(&l, " tsc_offset_a=%lld tsc_offset_b=%lld tsc_xcheck_a=%lld tsc_xcheck_b=%lld",
+	       (long long)log->tsc_offset[0], (long long)log->tsc_offset[1],
+	       (long long)(log->tsc_seen[0] - log->tsc_offset[0]),
+	       (long long)(log->tsc_seen[1] - log->tsc_offset[1]));
+	ct_add(&l, " tsc_xcheck_err=%llu tsc_ok=%d",
+	       (unsigned long long)max(log->tsc_seen_err[0], log->tsc_seen_err[1]), r->tsc_ok);
+	if (!log->classic)
+		ct_add(&l, " kernel_detach_stall_us=%.1f kernel_attach_stall_us=%.1f",
+		       log->kernel_stall_ns[0] / 1e3, log->kernel_stall_ns[1] / 1e3);
+	ct_add(&l, " noise_ms=%.3f noise_p999_ms=%.4f", r->noise, r->noise_p999);
+	if (!log->classic)
+		ct_add(&l, " detach_ms=%.3f attach_ms=%.3f", r->detach, r->attach);
+	ct_add(&l, " restart_ms=%.3f mon_restart_ms=%.3f progress_pct=%.1f", r->restart,
+	       r->mon_restart, r->progress);
+	ct_emit(true, "%s", l.buf);
+}
+
+/* ---- one run ---- */
+
+static void ct_bench_run(int run, bool classic, struct ct_run_result *r)
+{
+	struct ct_monitor *m = calloc(1, sizeof(*m));
+	struct ct_orphan *o = calloc(1, sizeof(*o));
+	struct ct_run_log *log;
+	size_t trail = CT_TRAIL_PAGES * getpagesize();
+	int sock, status;
+	__u32 i;
+	pid_t pid;
+
+	TEST_ASSERT(m && o, "calloc");
+	log = mmap(NULL, sizeof(*log), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(log != MAP_FAILED, "mmap");
+	log->classic = classic;
+	log->t0 = rdtsc();
+	ct_emit(true, "%s run-start run=%d kind=%s absence_ms=%d", ct_prefix(), run,
+		classic ? "classic" : "caretaker", ct_opts.absence_ms);
+
+	pid = ct_spawn_vmm_a(&sock, ct_vmm_a_bench, log);
+	/* The guest's memory, before it runs: the monitor watches all of it. */
+	ct_take_over(sock, pid, o, false);
+	m->tr = ct_map_guest(o, o->h.beat_gpa, trail);
+	for (i = 0; i < o->h.nr_slots; i++)
+		close(o->memfds[i]);
+	m->log = log;
+	m->run = run;
+	m->kind = classic ? "classic" : "caretaker";
+	ct_monitor_start(m);
+
+	ct_take_over(sock, pid, o, !classic);
+	close(sock);
+	ct_expect_child_passed(pid, "VMM A");
+	ct_event(log, CT_EV_VMM_EXIT, rdtsc());
+	ct_orphan_map(o);
+	o->log = log;
+	if (!classic) {
+		ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+		ct_epoch(log, m->tr, CT_EP_ABSENCE);
+	}
+	/* No VMM at all for T. */
+	ct_sleep_ms(ct_opts.absence_ms);
+	if (!classic)
+		ct_epoch(log, m->tr, CT_EP_BUILD);
+	ct_event(log, CT_EV_VMM_START, rdtsc());
+	pid = ct_fork();
+	if (!pid) {
+		if (classic)
+			vmm_b_bench_restore(o);
+		else
+			vmm_b_bench_adopt(o);
+		exit(KSFT_PASS);
+	}
+	status = ct_wait_child(pid, "VMM B");
+	ct_monitor_stop(m);
+	TEST_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == KSFT_PASS,
+		    "VMM B failed (wait status %#x)", status);
+	ct_report_run(m, r);
+	TEST_ASSERT(r->tsc_ok,
+		    "guest TSC minus host TSC changed across the restart: the gaps cannot be trusted");
+
+	munmap(m->tr, trail);
+	ct_orphan_close(o);
+	munmap(log, sizeof(*log));
+	free(m);
+}
+
+/* ---- the table ---- */
+
+static int ct_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Median and max of one figure over @n runs. */
+static void ct_median_max(const struct ct_run_result *r, int n, size_t field,
+			  double *median, double *max)
+{
+	double v[CT_MAX_RUNS];
+	int i;
+
+	for (i = 0; i < n; i++)
+		v[i] = *(const double *)((const char *)&r[i] + field);
+	qsort(v, n, sizeof(v[0]), ct_cmp_double);
+	*median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	*max = v[n - 1];
+}
+
+/*
+ * A stall next to the noise floor: "within the noise floor" where every
+ * run's stall is no longer than that run's longest quiet gap, else the
+ * figure and in how many runs it was above; never a ratio to the floor.
+ */
+static void ct_say_stall(const char *what, const struct ct_run_result *r, int n,
+			 size_t field)
+{
+	double med, max;
+	int i, above = 0;
+
+	ct_median_max(r, n, field, &med, &max);
+	for (i = 0; i < n; i++)
+		above += *(const double *)((const char *)&r[i] + field) > r[i].noise;
+	if (!above)
+		ct_emit(false, "# %-34s %9.3f %9.3f  within the noise floor (%d of %d runs)",
+			what, med, max, n, n);
+	else
+		ct_emit(false, "# %-34s %9.3f %9.3f  above the noise floor in %d of %d runs",
+			what, med, max, above, n);
+}
+
+static void ct_say_figure(const char *what, const struct ct_run_result *r, int n,
+			  size_t field, const char *note)
+{
+	double med, max;
+
+	ct_median_max(r, n, field, &med, &max);
+	ct_emit(false, "# %-34s %9.3f %9.3f  %s", what, med, max, note);
+}
+
+static void ct_print_table(const struct ct_run_result *ct, const struct ct_run_result *cl,
+			   int n)
+{
+	double med, max, ct_restart, cl_restart;
+	int i, above = 0;
+
+	ct_emit(false, "# Definitions (every time is a gap in the guest's own TSC, which");
+	ct_emit(false, "# runs with the host's: the TSC offsets and a read of both were checked):");
+	ct_emit(false, "#  noise floor    the longest gap, and the p99.9 gap (log2 bucket bound),");
+	ct_emit(false, "#                 in T = %d ms of the same run with no event at all",
+		ct_opts.absence_ms);
+	ct_emit(false, "#  DETACH/ATTACH  the longest gap in the call +-%d ms", CT_AROUND_MS);
+	ct_emit(false, "#  restart stall  the longest gap from DETACH until %d ms after ATTACH",
+		CT_AROUND_MS);
+	ct_emit(false, "#                 (classic: from the pause until %d ms after the new",
+		CT_AROUND_MS);
+	ct_emit(false, "#                 VMM runs the restored vCPU, T later)");
+	ct_emit(false, "#  progress       guest iterations per 10^9 host cycles over the T");
+	ct_emit(false, "#                 with no VMM (classic: the whole restart epoch), as %%");
+	ct_emit(false, "#                 of the same guest attached (quiet)");
+	ct_emit(false, "#  monitor        the holder sampling the counter every ~1 ms: the");
+	ct_emit(false, "#                 longest it saw the counter stand still");
+	ct_emit(false, "#");
+	ct_emit(false, "# caretaker, %d runs (interleaved with %d classic)     median       max",
+		n, n);
+	ct_say_figure("noise floor: longest gap (ms)", ct, n,
+		      offsetof(struct ct_run_result, noise), "");
+	ct_say_figure("noise floor: p99.9 gap (ms)", ct, n,
+		      offsetof(struct ct_run_result, noise_p999), "");
+	ct_say_stall("longest gap around DETACH (ms)", ct, n,
+		     offsetof(struct ct_run_result, detach));
+	ct_say_stall("longest gap around ATTACH (ms)", ct, n,
+		     offsetof(struct ct_run_result, attach));
+	ct_say_stall("restart stall (ms)", ct, n, offsetof(struct ct_run_result, restart));
+	ct_say_figure("  monitor's view (ms)", ct, n,
+		      offsetof(struct ct_run_result, mon_restart), "");
+	ct_median_max(ct, n, offsetof(struct ct_run_result, progress), &med, &max);
+	for (i = 0; i < n; i++)
+		above += ct[i].progress >= 95;
+	ct_emit(false, "# %-34s %9.1f %9.1f  target >= 95%%: met in %d of %d runs",
+		"progress without a VMM (%)", med, max, above, n);
+	ct_emit(false, "# classic restart, %d runs", n);
+	ct_say_figure("noise floor: longest gap (ms)", cl, n,
+		      offsetof(struct ct_run_result, noise), "");
+	ct_say_stall("restart stall (ms)", cl, n, offsetof(struct ct_run_result, restart));
+	ct_say_figure("progress without a VMM (%)", cl, n,
+		      offsetof(struct ct_run_result, progress), "");
+
+	ct_median_max(ct, n, offsetof(struct ct_run_result, restart), &ct_restart, &max);
+	ct_median_max(cl, n, offsetof(struct ct_run_result, restart), &cl_restart, &max);
+	ct_median_max(ct, n, offsetof(struct ct_run_result, noise), &med, &max);
+	if (ct_restart <= med)
+		ct_emit(false,
+			"# With T = %d ms: the classic restart stalls the guest %.0f ms (median); the caretaker's is within the noise floor (%.1f ms).",
+			ct_opts.absence_ms, cl_restart, med);
+	else
+		ct_emit(false,
+			"# With T = %d ms: the classic restart stalls the guest %.0f ms, the caretaker's %.1f ms (median; noise floor %.1f ms).",
+			ct_opts.absence_ms, cl_restart, ct_restart, med);
+}
+
+/* bench: interleaved caretaker and classic runs; demo: one of each, shown live. */
+static void test_bench(void)
+{
+	struct ct_run_result *ct = calloc(CT_MAX_RUNS, sizeof(*ct));
+	struct ct_run_result *cl = calloc(CT_MAX_RUNS, sizeof(*cl));
+	int i;
+
+	TEST_ASSERT(ct && cl, "calloc");
+	ct_child_ms = CT_CHILD_MS + 2 * ct_opts.absence_ms + ct_opts.after_ms;
+	fflush(stdout);
+	ct_emit(true, "%s config mode=%s absence_ms=%d after_ms=%d around_ms=%d runs=%d",
+		ct_prefix(), ct_opts.demo ? "demo" : "bench", ct_opts.absence_ms,
+		ct_opts.after_ms, CT_AROUND_MS, ct_opts.runs);
+	for (i = 0; i < ct_opts.runs; i++) {
+		ct_bench_run(2 * i + 1, false, &ct[i]);
+		ct_bench_run(2 * i + 2, true, &cl[i]);
+	}
+	ct_print_table(ct, cl, ct_opts.runs);
+	ct_emit(true, "%s done runs=%d", ct_prefix(), 2 * ct_opts.runs);
+	free(ct);
+	free(cl);
+}
+
+static void test_demo(void)
+{
+	ct_opts.demo = true;
+	ct_opts.runs = 1;
+	test_bench();
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+	bool on_request;	/* only when named: measurements, not tests */
+} cases[] = {
+	{ "heartbeat", test_heartbeat },
+	{ "blocking", test_blocking },
+	{ "two_vcpus", test_two_vcpus },
+	{ "close_without_attach", test_close_without_attach },
+	{ "undo_prepare", test_undo_prepare },
+	{ "memfd_frozen", test_memfd_frozen },
+	{ "attach_mismatch", test_attach_mismatch },
+	{ "double_detach", test_double_detach },
+	{ "cpu_taken", test_cpu_taken },
+	{ "rmmod_refused", test_rmmod_refused },
+	{ "bench", test_bench, true },
+	{ "demo", test_demo, true },
+};
+
+static void ct_usage(const char *prog)
+{
+	fprintf(stderr,
+		"usage: %s [CASE] [--absence-ms N] [--after-ms N] [--runs N] [--live PATH]\n",
+		prog);
+	exit(KSFT_FAIL);
+}
+
+static int ct_opt_int(const char *prog, const char *v, int lo, int hi)
+{
+	char *end;
+	long n = strtol(v, &end, 10);
+
+	if (*v == 0 || *end || n < lo || n > hi) {
+		fprintf(stderr, "%s: %s is not a number in %d..%d\n", prog, v, lo, hi);
+		ct_usage(prog);
+	}
+	return n;
+}
+
+/* The options of bench and demo, after the case's name. */
+static void ct_parse_opts(int argc, char *argv[])
+{
+	const char *path = NULL;
+	int i;
+
+	for (i = 2; i < argc; i += 2) {
+		if (i + 1 >= argc)
+			ct_usage(argv[0]);
+		if (!strcmp(argv[i], "--absence-ms"))
+			ct_opts.absence_ms = ct_opt_int(argv[0], argv[i + 1], 100, 600000);
+		else if (!strcmp(argv[i], "--after-ms"))
+			ct_opts.after_ms = ct_opt_int(argv[0], argv[i + 1], 100, 60000);
+		else if (!strcmp(argv[i], "--runs"))
+			ct_opts.runs = ct_opt_int(argv[0], argv[i + 1], 1, CT_MAX_RUNS);
+		else if (!strcmp(argv[i], "--live"))
+			path = argv[i + 1];
+		else
+			ct_usage(argv[0]);
+	}
+	if (path) {
+		ct_opts.live_fd = open(path, O_WRONLY | O_NOCTTY | O_APPEND);
+		if (ct_opts.live_fd < 0)
+			printf("# --live %s: %s; no live copy\n", path, strerror(errno));
+	}
+}
+
+int main(int argc, char *argv[])
+{
+	struct sigaction sa = { .sa_handler = ct_kick_handler };
+	int i, status, planned = 0;
+	__u32 c;
+	pid_t pid;
+
+	/* With an argument, run only the case of that name. */
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		if (argc < 2)
+			planned += !cases[i].on_request;
+		else
+			planned += !strcmp(argv[1], cases[i].name);
+	}
+	if (argc > 1 && !planned)
+		ct_usage(argv[0]);
+	ct_parse_opts(argc, argv);
+	ksft_print_header();
+	TEST_ASSERT(!system("modprobe caretaker"), "modprobe caretaker");
+	if (!(kvm_check_cap(KVM_CAP_CARETAKER) & KVM_CARETAKER_FEAT_VMM_RESTART))
+		ksft_exit_skip("caretaker.ko does not claim KVM_CARETAKER_FEAT_VMM_RESTART\n");
+	for (c = 0; c < CT_MAX_VCPUS; c++)
+		if (ct_cpu_online(ct_cpus[c]) != 1)
+			ksft_exit_skip("CPU %u is not an online hotpluggable CPU\n",
+				       ct_cpus[c]);
+	ksft_set_plan(planned);
+	/* No SA_RESTART: the kick must end KVM_RUN with EINTR. */
+	sigemptyset(&sa.sa_mask);
+	TEST_ASSERT(!sigaction(SIGUSR1, &sa, NULL), "sigaction");
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		if (argc < 2 && cases[i].on_request)
+			continue;
+		if (argc > 1 && strcmp(argv[1], cases[i].name))
+			continue;
+		fflush(stdout);
+		pid = fork();
+		TEST_ASSERT(pid >= 0, "fork");
+		if (!pid) {
+			cases[i].fn();
+			exit(KSFT_PASS);
+		}
+		TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
+		if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_PASS)
+			ksft_test_result_pass("%s\n", cases[i].name);
+		else if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_SKIP)
+			ksft_test_result_skip("%s\n", cases[i].name);
+		else
+			ksft_test_result_fail("%s\n", cases[i].name);
+	}
+	ksft_finished();
+}

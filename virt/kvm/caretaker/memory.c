@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The orphan's memory: its memslots, pinned for as long as the runtime
+ * may touch them.
+ */
+#include <linux/file.h>
+#include <linux/kvm_host.h>
+#include <linux/mm.h>
+#include <linux/shmem_fs.h>
+#include <linux/slab.h>
+
+#include "caretaker.h"
+
+/**
+ * DOC: guest memory
+ *
+ * At PREPARE every memslot of address space 0 is pinned whole with
+ * memfd_pin_folios(), which allocates what the guest never touched and
+ * moves pages out of CMA and movable memory, so that the runtime's
+ * nested page table can map every guest page in advance and nothing is
+ * faulted in while no VMM exists.  The memslots are frozen from then on:
+ * KVM refuses to change them (-EBUSY).  The pins are dropped, and the
+ * folios marked dirty, when the orphan is adopted or released.
+ *
+ * Each memslot must be covered by one shared mapping of a memfd; the
+ * memfd (a reference is kept) and the offset are what ATTACH compares
+ * the adopting VM's memslots against.  Nothing may take a page away
+ * from under a detached guest: while pinned, each memfd is frozen
+ * (shmem_freeze()), so that ftruncate(), fallocate() (hole punching
+ * included) and MADV_REMOVE on it fail with -EPERM.
+ */
+
+static void caretaker_mem_freeze(struct file *file, bool freeze)
+{
+	struct inode *inode = file_inode(file);
+
+	inode_lock(inode);
+	shmem_freeze(inode, freeze);
+	inode_unlock(inode);
+}
+
+static struct caretaker_refusal caretaker_mem_pin_slot(struct caretaker_mem_slot *ms)
+{
+	loff_t start = ms->offset, end = start + ((loff_t)ms->npages << PAGE_SHIFT) - 1;
+	unsigned long page = 0, i;
+	unsigned int f;
+	pgoff_t first;
+	long n;
+
+	if (!shmem_file(ms->file))
+		return CARETAKER_REFUSE(-EOPNOTSUPP, "a memslot is not backed by a memfd");
+	caretaker_mem_freeze(ms->file, true);
+	ms->frozen = true;
+
+	ms->folios = kvcalloc(ms->npages, sizeof(*ms->folios), GFP_KERNEL_ACCOUNT);
+	ms->pfns = kvcalloc(ms->npages, sizeof(*ms->pfns), GFP_KERNEL_ACCOUNT);
+	if (!ms->folios || !ms->pfns)
+		return CARETAKER_REFUSE(-ENOMEM, "out of memory");
+
+	n = memfd_pin_folios(ms->file, start, end, ms->folios, ms->npages, &first);
+	if (n < 0)
+		return CARETAKER_REFUSE(n, "guest memory could not be pinned");
+	ms->nr_folios = n;
+
+	for (f = 0; f < ms->nr_folios && page < ms->npages; f++) {
+		struct folio *folio = ms->folios[f];
+
+		for (i = f ? 0 : first >> PAGE_SHIFT;
+		     i < folio_nr_pages(folio) && page < ms->npages; i++)
+			ms->pfns[page++] = folio_pfn(folio) + i;
+	}
+	if (page != ms->npages)
+		return CARETAKER_REFUSE(-EFAULT, "guest memory could not be pinned whole");
+	return CARETAKER_OK;
+}
+
+/**
+ * caretaker_mem_pin() - pin the VM's memslots for an orphan
+ * @o: the orphan being prepared
+ * @kvm: its VM, whose memslots the caller has frozen
+ *
+ * Context: process context of the VM's VMM, may sleep; kvm->slots_lock held.
+ * Return: CARETAKER_OK, or a refusal; caretaker_mem_release() undoes
+ * what was done either way.
+ */
+struct caretaker_refusal caretaker_mem_pin(struct caretaker_orphan *o, struct kvm *kvm)
+{
+	struct kvm_memslots *slots = __kvm_memslots(kvm, 0);
+	struct caretaker_refusal r = CARETAKER_OK;
+	struct kvm_memory_slot *slot;
+	struct vm_area_struct *vma;
+	u32 n = 0;
+	int bkt;
+
+	lockdep_assert_held(&kvm->slots_lock);
+	kvm_for_each_memslot(slot, bkt, slots)
+		n++;
+	o->slots = kcalloc(n, sizeof(*o->slots), GFP_KERNEL_ACCOUNT);
+	if (!o->slots)
+		return CARETAKER_REFUSE(-ENOMEM, "out of memory");
+
+	kvm_for_each_memslot(slot, bkt, slots) {
+		struct caretaker_mem_slot *ms = &o->slots[o->nr_slots];
+		unsigned long hva = slot->userspace_addr;
+
+		if (!slot->npages)
+			continue;
+		mmap_read_lock(kvm->mm);
+		vma = vma_lookup(kvm->mm, hva);
+		if (!vma || hva + (slot->npages << PAGE_SHIFT) > vma->vm_end ||
+		    !vma->vm_file || !(vma->vm_flags & VM_SHARED)) {
+			mmap_read_unlock(kvm->mm);
+			return CARETAKER_REFUSE(-EOPNOTSUPP,
+						"a memslot is not covered by one shared memfd mapping");
+		}
+		ms->file = get_file(vma->vm_file);
+		ms->offset = ((loff_t)vma->vm_pgoff << PAGE_SHIFT) + hva - vma->vm_start;
+		mmap_read_unlock(kvm->mm);
+
+		ms->id = slot->id;
+		ms->flags = slot->flags;
+		ms->base_gfn = slot->base_gfn;
+		ms->npages = slot->npages;
+		o->nr_slots++;
+		r = caretaker_mem_pin_slot(ms);
+		if (r.err)
+			return r;
+	}
+	return r;
+}
+
+/**
+ * caretaker_mem_release() - unpin the orphan's memory
+ * @o: the orphan; the runtime no longer runs its guest
+ *
+ * Context: process context, may sleep.
+ */
+void caretaker_mem_release(struct caretaker_orphan *o)
+{
+	unsigned int f;
+	u32 i;
+
+	for (i = 0; i < o->nr_slots; i++) {
+		struct caretaker_mem_slot *ms = &o->slots[i];
+
+		/* The guest wrote to them behind the page cache's back. */
+		for (f = 0; f < ms->nr_folios; f++)
+			folio_mark_dirty_lock(ms->folios[f]);
+		if (ms->nr_folios)
+			unpin_folios(ms->folios, ms->nr_folios);
+		kvfree(ms->folios);
+		kvfree(ms->pfns);
+		if (ms->frozen)
+			caretaker_mem_freeze(ms->file, false);
+		if (ms->file)
+			fput(ms->file);
+	}
+	kfree(o->slots);
+	o->slots = NULL;
+	o->nr_slots = 0;
+}
+
+/**
+ * caretaker_mem_check_adopter() - does a VM map the orphan's memory alike?
+ * @o: the orphan
+ * @kvm: the adopting VM, in its VMM's context
+ *
+ * Each of the orphan's memslots must exist in @kvm with the same id,
+ * guest frames, size and flags, covered by one shared mapping of the
+ * same memfd at the same offset, and @kvm must have no other memslot.
+ *
+ * Context: process context of @kvm's VMM, may sleep.
+ * Return: CARETAKER_OK, or -EINVAL with the difference found.
+ */
+struct caretaker_refusal caretaker_mem_check_adopter(struct caretaker_orphan *o,
+						     struct kvm *kvm)
+{
+	struct kvm_memory_slot *slot;
+	struct vm_area_struct *vma;
+	struct kvm_memslots *slots;
+	u32 i, n = 0;
+	int bkt;
+
+	guard(mutex)(&kvm->slots_lock);
+	slots = __kvm_memslots(kvm, 0);
+	kvm_for_each_memslot(slot, bkt, slots)
+		if (slot->npages)
+			n++;
+	if (n != o->nr_slots)
+		return CARETAKER_REFUSE(-EINVAL, "the adopting VM has other memslots");
+
+	for (i = 0; i < o->nr_slots; i++) {
+		struct caretaker_mem_slot *ms = &o->slots[i];
+		unsigned long hva;
+		bool same;
+
+		slot = id_to_memslot(slots, ms->id);
+		if (!slot || slot->base_gfn != ms->base_gfn ||
+		    slot->npages != ms->npages || slot->flags != ms->flags)
+			return CARETAKER_REFUSE(-EINVAL,
+						"the adopting VM's memslots differ");
+		hva = slot->userspace_addr;
+		mmap_read_lock(kvm->mm);
+		vma = vma_lookup(kvm->mm, hva);
+		same = vma && vma->vm_file &&
+		       file_inode(vma->vm_file) == file_inode(ms->file) &&
+		       (vma->vm_flags & VM_SHARED) &&
+		       hva + (slot->npages << PAGE_SHIFT) <= vma->vm_end &&
+		       ((loff_t)vma->vm_pgoff << PAGE_SHIFT) + hva - vma->vm_start == ms->offset;
+		mmap_read_unlock(kvm->mm);
+		if (!same)
+			return CARETAKER_REFUSE(-EINVAL,
+						"a memslot of the adopting VM maps other memory");
+	}
+	return CARETAKER_OK;
+}
