@@ -66,7 +66,7 @@ struct caretaker_mem_slot {
  * @arch: the architecture's part
  */
 struct caretaker_orphan {
-	struct mutex lock;
+	struct mutex lock;	/* see the kernel-doc above */
 	u32 state;
 	struct kvm *src;
 	u32 nr_vcpus;

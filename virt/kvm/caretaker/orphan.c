@@ -158,9 +158,10 @@ log:
 		caretaker_log_refusal(NULL, ioctl == KVM_CARETAKER_DETACH ?
 				      "DETACH" : "ABORT", r);
 		return r.err;
-	case KVM_CARETAKER_GET_STATUS:
+	case KVM_CARETAKER_GET_STATUS: {
 		guard(mutex)(&o->lock);
 		return caretaker_orphan_status(o, argp);
+	}
 	default:
 		return -ENOTTY;
 	}
@@ -207,7 +208,7 @@ int caretaker_orphan_create(struct kvm *kvm, const u32 *cpus, u32 nr_cpus)
 	unsigned long i;
 	int fd;
 
-	o = kzalloc(sizeof(*o), GFP_KERNEL_ACCOUNT);
+	o = kzalloc_obj(*o, GFP_KERNEL_ACCOUNT);
 	if (!o)
 		return -ENOMEM;
 	mutex_init(&o->lock);

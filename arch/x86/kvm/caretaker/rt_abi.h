@@ -4,11 +4,13 @@
  * the runtime is linked for, the layout of each parked CPU's area, and
  * the control block the kernel and the runtime share.
  *
- * Included by the kernel module and by the runtime, which is built
- * without kernel headers: fixed-size types from the compiler only.
+ * Included by the kernel module and by the runtime; only headers that
+ * need no kernel code (types, bits) may be used here.
  */
 #ifndef __CARETAKER_RT_ABI_H
 #define __CARETAKER_RT_ABI_H
+
+#include <linux/bits.h>
 
 /**
  * DOC: runtime address space
@@ -29,10 +31,10 @@
  */
 #define CTRT_BASE		0xfffffe8000000000UL
 #define CTRT_PML4_SLOT		509
-#define CTRT_IMAGE_MAX		(1UL << 20)
+#define CTRT_IMAGE_MAX		BIT(20)
 #define CTRT_CPU_BASE		(CTRT_BASE + (2UL << 20))
 #define CTRT_CPU_SHIFT		18
-#define CTRT_CPU_SIZE		(1UL << CTRT_CPU_SHIFT)
+#define CTRT_CPU_SIZE		BIT(CTRT_CPU_SHIFT)
 #define CTRT_MAX_CPUS		64
 #define CTRT_CPU_VA(i)		(CTRT_CPU_BASE + ((unsigned long)(i) << CTRT_CPU_SHIFT))
 
@@ -72,15 +74,15 @@
 #define CTRT_VMCB_RIP		(0x400 + 0x178)
 
 #define CTRT_MAGIC		0x314b525443ULL	/* "CTRK1" */
+
 #define CTRT_ABI_VERSION	1
 
 /* Offset of ctrt_cpu.cr3, for the entry code. */
 #define CTRT_CB_CR3		16
 
-#ifndef __ASSEMBLER__
+#ifndef __ASSEMBLY__
 
-typedef unsigned long long ctrt_u64;
-typedef unsigned int ctrt_u32;
+#include <linux/types.h>
 
 /**
  * struct ctrt_header - the first bytes of the runtime image
@@ -97,14 +99,14 @@ typedef unsigned int ctrt_u32;
  * Addresses are virtual, in the runtime's space (from CTRT_BASE).
  */
 struct ctrt_header {
-	ctrt_u64 magic;
-	ctrt_u32 version;
-	ctrt_u32 pad;
-	ctrt_u64 entry;
-	ctrt_u64 text_end;
-	ctrt_u64 rodata_end;
-	ctrt_u64 file_end;
-	ctrt_u64 image_end;
+	u64 magic;
+	u32 version;
+	u32 pad;
+	u64 entry;
+	u64 text_end;
+	u64 rodata_end;
+	u64 file_end;
+	u64 image_end;
 };
 
 /* ctrt_cpu.cmd, written by the kernel. */
@@ -121,10 +123,10 @@ struct ctrt_header {
 #define CTRT_ST_FAULT		5	/* the runtime took an exception */
 
 /* ctrt_cpu.flags, written by the kernel before CTRT_CMD_RUN. */
-#define CTRT_F_IBPB		(1U << 0)	/* IBPB after each #VMEXIT */
-#define CTRT_F_TSC_AUX		(1U << 1)	/* load the guest's TSC_AUX */
-#define CTRT_F_SPEC_CTRL	(1U << 2)	/* load the guest's SPEC_CTRL */
-#define CTRT_F_START_BLOCKED	(1U << 3)	/* not runnable: wait for ATTACH */
+#define CTRT_F_IBPB		BIT(0)	/* IBPB after each #VMEXIT */
+#define CTRT_F_TSC_AUX		BIT(1)	/* load the guest's TSC_AUX */
+#define CTRT_F_SPEC_CTRL	BIT(2)	/* load the guest's SPEC_CTRL */
+#define CTRT_F_START_BLOCKED	BIT(3)	/* not runnable: wait for ATTACH */
 
 /* Guest exits by kind: ctrt_cpu.exit_kinds[]. */
 #define CTRT_EXIT_OTHER		0
@@ -148,7 +150,7 @@ struct ctrt_header {
  *
  * Return: CTRT_EXIT_*.
  */
-static inline unsigned int ctrt_exit_kind(ctrt_u64 code)
+static inline unsigned int ctrt_exit_kind(u64 code)
 {
 	if (code == ~0ULL)
 		return CTRT_EXIT_INVALID;
@@ -177,7 +179,7 @@ static inline unsigned int ctrt_exit_kind(ctrt_u64 code)
  *     (the VMCB holds them)
  */
 struct ctrt_gprs {
-	ctrt_u64 r[16];
+	u64 r[16];
 };
 
 /**
@@ -216,42 +218,42 @@ struct ctrt_gprs {
  * @fault_cr2: CR2 at the fault
  */
 struct ctrt_cpu {
-	ctrt_u64 magic;
-	ctrt_u32 version;
-	ctrt_u32 index;
-	ctrt_u64 cr3;		/* CTRT_CB_CR3 */
-	ctrt_u64 vmcb_pa;
-	ctrt_u64 hostsave_pa;
-	ctrt_u64 hsave_pa;
-	ctrt_u64 xcr0;
-	ctrt_u64 dr[4];
-	ctrt_u64 tsc_aux;
-	ctrt_u64 spec_ctrl;
-	ctrt_u32 flags;
-	ctrt_u32 pad0;
+	u64 magic;
+	u32 version;
+	u32 index;
+	u64 cr3;		/* CTRT_CB_CR3 */
+	u64 vmcb_pa;
+	u64 hostsave_pa;
+	u64 hsave_pa;
+	u64 xcr0;
+	u64 dr[4];
+	u64 tsc_aux;
+	u64 spec_ctrl;
+	u32 flags;
+	u32 pad0;
 	struct ctrt_gprs gprs;
 
-	ctrt_u32 cmd;
-	ctrt_u32 state;
+	u32 cmd;
+	u32 state;
 
-	ctrt_u64 heartbeat;
-	ctrt_u64 vmruns;
-	ctrt_u64 exits;
-	ctrt_u64 exit_kinds[CTRT_NR_EXIT_KINDS];
-	ctrt_u64 nmis;
-	ctrt_u64 strays;
-	ctrt_u64 run_tsc;
-	ctrt_u64 blocked_code;
-	ctrt_u64 blocked_info1;
-	ctrt_u64 blocked_info2;
-	ctrt_u64 blocked_rip;
-	ctrt_u64 blocked_tsc;
-	ctrt_u64 stop_tsc;
-	ctrt_u64 fault_vector;
-	ctrt_u64 fault_error;
-	ctrt_u64 fault_rip;
-	ctrt_u64 fault_cr2;
+	u64 heartbeat;
+	u64 vmruns;
+	u64 exits;
+	u64 exit_kinds[CTRT_NR_EXIT_KINDS];
+	u64 nmis;
+	u64 strays;
+	u64 run_tsc;
+	u64 blocked_code;
+	u64 blocked_info1;
+	u64 blocked_info2;
+	u64 blocked_rip;
+	u64 blocked_tsc;
+	u64 stop_tsc;
+	u64 fault_vector;
+	u64 fault_error;
+	u64 fault_rip;
+	u64 fault_cr2;
 };
 
-#endif /* __ASSEMBLER__ */
+#endif /* __ASSEMBLY__ */
 #endif /* __CARETAKER_RT_ABI_H */

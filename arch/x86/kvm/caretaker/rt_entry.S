@@ -156,7 +156,10 @@ ctrt_vectors:
 	.Lvec = 0
 	.rept 256
 	.p2align 4
-	.if !(.Lvec == 8 || (.Lvec >= 10 && .Lvec <= 14) || .Lvec == 17 || .Lvec == 21 || .Lvec == 29 || .Lvec == 30)
+	/* The vectors for which the CPU pushes an error code. */
+	.Lerr = .Lvec == 8 || (.Lvec >= 10 && .Lvec <= 14) || .Lvec == 17
+	.Lerr = .Lerr || .Lvec == 21 || .Lvec == 29 || .Lvec == 30
+	.if !.Lerr
 	pushq	$0
 	.endif
 	pushq	$.Lvec

@@ -8,94 +8,89 @@
  * stops it: the exit is kept in the VMCB, with RIP at the intercepted
  * instruction, for KVM to handle after ATTACH.
  *
- * Built with its own flags (no kernel headers, no FPU or vector
- * registers, no stack protector, tracing or sanitizers) and linked on
- * its own at CTRT_BASE; the build checks that it refers to nothing
- * outside itself.  Every global symbol starts with ctrt_.
+ * Built with its own flags (no FPU or vector registers, no stack
+ * protector, tracing or sanitizers), with kernel headers for types and
+ * compiler helpers only, and linked on its own at CTRT_BASE; the build
+ * checks that it refers to nothing outside itself.  Every global symbol
+ * starts with ctrt_.
  */
-#include "rt_abi.h"
+#include <linux/compiler.h>
+#include <linux/types.h>
+
+#include "rt.h"
 
 #define MSR_EFER		0xc0000080
-#define EFER_SVME		(1ULL << 12)
+#define EFER_SVME		BIT_ULL(12)
 #define MSR_VM_HSAVE_PA		0xc0010117
 #define MSR_TSC_AUX		0xc0000103
 #define MSR_SPEC_CTRL		0x00000048
 #define MSR_PRED_CMD		0x00000049
 #define PRED_CMD_IBPB		1
-#define X86_CR4_PGE		(1UL << 7)
+#define X86_CR4_PGE		BIT_ULL(7)
 
 #define SVM_EXIT_INTR		0x060
 #define SVM_EXIT_NMI		0x061
 
-#define barrier()		__asm__ __volatile__("" ::: "memory")
-#define READ_ONCE(x)		(*(const volatile __typeof__(x) *)&(x))
-#define WRITE_ONCE(x, v)	(*(volatile __typeof__(x) *)&(x) = (v))
-
-void ctrt_main(struct ctrt_cpu *cb);
-void ctrt_trap(ctrt_u64 *frame);
-void ctrt_vmrun(struct ctrt_gprs *gprs, ctrt_u64 vmcb_pa);
-extern const char ctrt_vectors[];
-
 struct ctrt_tss {
-	ctrt_u32 reserved0;
-	ctrt_u64 rsp[3];
-	ctrt_u64 reserved1;
-	ctrt_u64 ist[7];
-	ctrt_u64 reserved2;
+	u32 reserved0;
+	u64 rsp[3];
+	u64 reserved1;
+	u64 ist[7];
+	u64 reserved2;
 	unsigned short reserved3;
 	unsigned short iomap_base;
-} __attribute__((packed));
+} __packed;
 
 struct ctrt_dtr {
 	unsigned short limit;
-	ctrt_u64 base;
-} __attribute__((packed));
+	u64 base;
+} __packed;
 
-static inline ctrt_u64 rdmsr(ctrt_u32 msr)
+static inline u64 rt_rdmsr(u32 msr)
 {
-	ctrt_u32 lo, hi;
+	u32 lo, hi;
 
-	__asm__ __volatile__("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
-	return lo | ((ctrt_u64)hi << 32);
+	asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return lo | ((u64)hi << 32);
 }
 
-static inline void wrmsr(ctrt_u32 msr, ctrt_u64 val)
+static inline void rt_wrmsr(u32 msr, u64 val)
 {
-	__asm__ __volatile__("wrmsr" :: "c"(msr), "a"((ctrt_u32)val),
-			     "d"((ctrt_u32)(val >> 32)) : "memory");
+	asm volatile("wrmsr" :: "c"(msr), "a"((u32)val),
+			     "d"((u32)(val >> 32)) : "memory");
 }
 
-static inline ctrt_u64 rdtsc(void)
+static inline u64 rt_rdtsc(void)
 {
-	ctrt_u32 lo, hi;
+	u32 lo, hi;
 
-	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
-	return lo | ((ctrt_u64)hi << 32);
+	asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return lo | ((u64)hi << 32);
 }
 
-static inline void stgi(void)
+static inline void rt_stgi(void)
 {
-	__asm__ __volatile__("stgi" ::: "memory");
+	asm volatile("stgi" ::: "memory");
 }
 
-static inline void clgi(void)
+static inline void rt_clgi(void)
 {
-	__asm__ __volatile__("clgi" ::: "memory");
+	asm volatile("clgi" ::: "memory");
 }
 
-static inline void vmsave(ctrt_u64 pa)
+static inline void rt_vmsave(u64 pa)
 {
-	__asm__ __volatile__("vmsave %%rax" :: "a"(pa) : "memory");
+	asm volatile("vmsave %%rax" :: "a"(pa) : "memory");
 }
 
-static inline void vmload(ctrt_u64 pa)
+static inline void rt_vmload(u64 pa)
 {
-	__asm__ __volatile__("vmload %%rax" :: "a"(pa) : "memory");
+	asm volatile("vmload %%rax" :: "a"(pa) : "memory");
 }
 
-static inline ctrt_u64 vmcb_read(struct ctrt_cpu *cb, unsigned int off)
+static inline u64 vmcb_read(struct ctrt_cpu *cb, unsigned int off)
 {
-	return READ_ONCE(*(ctrt_u64 *)((char *)cb + CTRT_OFF_VMCB + off));
+	return READ_ONCE(*(u64 *)((char *)cb + CTRT_OFF_VMCB + off));
 }
 
 static inline void *area(struct ctrt_cpu *cb, unsigned long off)
@@ -104,27 +99,27 @@ static inline void *area(struct ctrt_cpu *cb, unsigned long off)
 }
 
 /* A descriptor for a 64-bit segment, or the low half of a system one. */
-static ctrt_u64 gdt_entry(ctrt_u64 base, ctrt_u32 limit, ctrt_u32 type_flags)
+static u64 gdt_entry(u64 base, u32 limit, u32 type_flags)
 {
 	return (limit & 0xffffULL) | ((base & 0xffffffULL) << 16) |
-	       ((ctrt_u64)(type_flags & 0xf0ff) << 40) |
-	       ((ctrt_u64)((limit >> 16) & 0xf) << 48) |
+	       ((u64)(type_flags & 0xf0ff) << 40) |
+	       ((u64)((limit >> 16) & 0xf) << 48) |
 	       (((base >> 24) & 0xffULL) << 56);
 }
 
 static void ctrt_tables_init(struct ctrt_cpu *cb)
 {
-	ctrt_u64 *gdt = area(cb, CTRT_OFF_GDT);
-	ctrt_u64 *idt = area(cb, CTRT_OFF_IDT);
+	u64 *gdt = area(cb, CTRT_OFF_GDT);
+	u64 *idt = area(cb, CTRT_OFF_IDT);
 	struct ctrt_tss *tss = area(cb, CTRT_OFF_GDT + CTRT_TSS_OFF);
-	ctrt_u64 tss_base = (ctrt_u64)tss;
+	u64 tss_base = (u64)tss;
 	struct ctrt_dtr gdtr, idtr;
 	unsigned int i;
 
 	for (i = 0; i < sizeof(*tss) / 8; i++)
-		((ctrt_u64 *)tss)[i] = 0;
-	tss->ist[0] = (ctrt_u64)area(cb, CTRT_OFF_NMI_STACK + CTRT_NMI_STACK_SIZE);
-	tss->ist[1] = (ctrt_u64)area(cb, CTRT_OFF_EXC_STACK + CTRT_EXC_STACK_SIZE);
+		((u64 *)tss)[i] = 0;
+	tss->ist[0] = (u64)area(cb, CTRT_OFF_NMI_STACK + CTRT_NMI_STACK_SIZE);
+	tss->ist[1] = (u64)area(cb, CTRT_OFF_EXC_STACK + CTRT_EXC_STACK_SIZE);
 	tss->iomap_base = sizeof(*tss);
 
 	gdt[0] = 0;
@@ -134,22 +129,21 @@ static void ctrt_tables_init(struct ctrt_cpu *cb)
 	gdt[4] = tss_base >> 32;
 
 	for (i = 0; i < 256; i++) {
-		ctrt_u64 h = (ctrt_u64)(ctrt_vectors + 16 * i);
-		ctrt_u64 ist = i == 2 ? 1 : (i == 8 || i == 18) ? 2 : 0;
+		u64 h = (u64)(ctrt_vectors + 16 * i);
+		u64 ist = i == 2 ? 1 : (i == 8 || i == 18) ? 2 : 0;
 
-		idt[2 * i] = (h & 0xffff) | ((ctrt_u64)CTRT_SEL_CODE << 16) |
+		idt[2 * i] = (h & 0xffff) | ((u64)CTRT_SEL_CODE << 16) |
 			     (ist << 32) | (0x8eULL << 40) |
 			     (((h >> 16) & 0xffff) << 48);
 		idt[2 * i + 1] = h >> 32;
 	}
 
 	gdtr.limit = 5 * 8 - 1;
-	gdtr.base = (ctrt_u64)gdt;
+	gdtr.base = (u64)gdt;
 	idtr.limit = 256 * 16 - 1;
-	idtr.base = (ctrt_u64)idt;
+	idtr.base = (u64)idt;
 
-	__asm__ __volatile__(
-		"lgdt %0\n\t"
+	asm volatile("lgdt %0\n\t"
 		"pushq %2\n\t"
 		"leaq 1f(%%rip), %%rax\n\t"
 		"pushq %%rax\n\t"
@@ -162,7 +156,7 @@ static void ctrt_tables_init(struct ctrt_cpu *cb)
 		"lidt %1\n\t"
 		"movl %4, %%eax\n\t"
 		"ltr %%ax\n\t"
-		:: "m"(gdtr), "m"(idtr), "i"((ctrt_u64)CTRT_SEL_CODE),
+		:: "m"(gdtr), "m"(idtr), "i"((u64)CTRT_SEL_CODE),
 		   "i"(CTRT_SEL_DATA), "i"(CTRT_SEL_TSS)
 		: "rax", "memory");
 }
@@ -175,25 +169,25 @@ static void ctrt_flush_global(void)
 {
 	unsigned long cr4;
 
-	__asm__ __volatile__("mov %%cr4, %0" : "=r"(cr4));
+	asm volatile("mov %%cr4, %0" : "=r"(cr4));
 	if (cr4 & X86_CR4_PGE)
-		__asm__ __volatile__("mov %0, %%cr4" :: "r"(cr4 & ~X86_CR4_PGE) : "memory");
+		asm volatile("mov %0, %%cr4" :: "r"(cr4 & ~X86_CR4_PGE) : "memory");
 }
 
 /* Sleep until the kernel's next NMI (it repeats them until answered). */
 static void ctrt_wait(struct ctrt_cpu *cb)
 {
 	WRITE_ONCE(cb->heartbeat, cb->heartbeat + 1);
-	stgi();
-	__asm__ __volatile__("hlt" ::: "memory");
-	clgi();
+	rt_stgi();
+	asm volatile("hlt" ::: "memory");
+	rt_clgi();
 }
 
 static void ctrt_load_guest_context(struct ctrt_cpu *cb)
 {
-	ctrt_u32 lo = (ctrt_u32)cb->xcr0, hi = (ctrt_u32)(cb->xcr0 >> 32);
-	ctrt_u64 *xstate_bv = area(cb, CTRT_OFF_XSAVE + 512);
-	ctrt_u64 bv = *xstate_bv;
+	u32 lo = (u32)cb->xcr0, hi = (u32)(cb->xcr0 >> 32);
+	u64 *xstate_bv = area(cb, CTRT_OFF_XSAVE + 512);
+	u64 bv = *xstate_bv;
 
 	/*
 	 * XRSTOR faults on XSTATE_BV bits outside XCR0: restore what XCR0
@@ -201,49 +195,49 @@ static void ctrt_load_guest_context(struct ctrt_cpu *cb)
 	 * end rewrites only XCR0's bits of XSTATE_BV, so the image goes
 	 * back to KVM whole.
 	 */
-	__asm__ __volatile__("xsetbv" :: "c"(0), "a"(lo), "d"(hi) : "memory");
+	asm volatile("xsetbv" :: "c"(0), "a"(lo), "d"(hi) : "memory");
 	*xstate_bv = bv & cb->xcr0;
-	__asm__ __volatile__("xrstor64 (%0)" :: "r"(area(cb, CTRT_OFF_XSAVE)),
+	asm volatile("xrstor64 (%0)" :: "r"(area(cb, CTRT_OFF_XSAVE)),
 			     "a"(lo), "d"(hi) : "memory");
 	*xstate_bv = bv;
-	__asm__ __volatile__("mov %0, %%db0" :: "r"(cb->dr[0]));
-	__asm__ __volatile__("mov %0, %%db1" :: "r"(cb->dr[1]));
-	__asm__ __volatile__("mov %0, %%db2" :: "r"(cb->dr[2]));
-	__asm__ __volatile__("mov %0, %%db3" :: "r"(cb->dr[3]));
+	asm volatile("mov %0, %%db0" :: "r"(cb->dr[0]));
+	asm volatile("mov %0, %%db1" :: "r"(cb->dr[1]));
+	asm volatile("mov %0, %%db2" :: "r"(cb->dr[2]));
+	asm volatile("mov %0, %%db3" :: "r"(cb->dr[3]));
 	if (cb->flags & CTRT_F_TSC_AUX)
-		wrmsr(MSR_TSC_AUX, cb->tsc_aux);
+		rt_wrmsr(MSR_TSC_AUX, cb->tsc_aux);
 	if (cb->flags & CTRT_F_SPEC_CTRL)
-		wrmsr(MSR_SPEC_CTRL, cb->spec_ctrl);
+		rt_wrmsr(MSR_SPEC_CTRL, cb->spec_ctrl);
 }
 
 static void ctrt_save_guest_context(struct ctrt_cpu *cb)
 {
-	ctrt_u32 lo = (ctrt_u32)cb->xcr0, hi = (ctrt_u32)(cb->xcr0 >> 32);
+	u32 lo = (u32)cb->xcr0, hi = (u32)(cb->xcr0 >> 32);
 	unsigned long v;
 
-	__asm__ __volatile__("xsave64 (%0)" :: "r"(area(cb, CTRT_OFF_XSAVE)),
+	asm volatile("xsave64 (%0)" :: "r"(area(cb, CTRT_OFF_XSAVE)),
 			     "a"(lo), "d"(hi) : "memory");
-	__asm__ __volatile__("mov %%db0, %0" : "=r"(v));
+	asm volatile("mov %%db0, %0" : "=r"(v));
 	cb->dr[0] = v;
-	__asm__ __volatile__("mov %%db1, %0" : "=r"(v));
+	asm volatile("mov %%db1, %0" : "=r"(v));
 	cb->dr[1] = v;
-	__asm__ __volatile__("mov %%db2, %0" : "=r"(v));
+	asm volatile("mov %%db2, %0" : "=r"(v));
 	cb->dr[2] = v;
-	__asm__ __volatile__("mov %%db3, %0" : "=r"(v));
+	asm volatile("mov %%db3, %0" : "=r"(v));
 	cb->dr[3] = v;
 	if (cb->flags & CTRT_F_TSC_AUX)
-		cb->tsc_aux = rdmsr(MSR_TSC_AUX);
+		cb->tsc_aux = rt_rdmsr(MSR_TSC_AUX);
 	if (cb->flags & CTRT_F_SPEC_CTRL)
-		cb->spec_ctrl = rdmsr(MSR_SPEC_CTRL);
+		cb->spec_ctrl = rt_rdmsr(MSR_SPEC_CTRL);
 }
 
-static void ctrt_block(struct ctrt_cpu *cb, ctrt_u64 code)
+static void ctrt_block(struct ctrt_cpu *cb, u64 code)
 {
 	cb->blocked_code = code;
 	cb->blocked_info1 = vmcb_read(cb, CTRT_VMCB_EXIT_INFO1);
 	cb->blocked_info2 = vmcb_read(cb, CTRT_VMCB_EXIT_INFO2);
 	cb->blocked_rip = vmcb_read(cb, CTRT_VMCB_RIP);
-	cb->blocked_tsc = rdtsc();
+	cb->blocked_tsc = rt_rdtsc();
 	barrier();
 	WRITE_ONCE(cb->state, CTRT_ST_BLOCKED);
 	while (READ_ONCE(cb->cmd) != CTRT_CMD_STOP)
@@ -253,13 +247,13 @@ static void ctrt_block(struct ctrt_cpu *cb, ctrt_u64 code)
 /* Run the guest until the kernel asks to stop it. */
 static void ctrt_run(struct ctrt_cpu *cb)
 {
-	volatile unsigned char *tlb_ctl = area(cb, CTRT_OFF_VMCB + CTRT_VMCB_TLB_CTL);
-	ctrt_u64 code;
+	u8 *tlb_ctl = area(cb, CTRT_OFF_VMCB + CTRT_VMCB_TLB_CTL);
+	u64 code;
 
-	wrmsr(MSR_VM_HSAVE_PA, cb->hsave_pa);
+	rt_wrmsr(MSR_VM_HSAVE_PA, cb->hsave_pa);
 	ctrt_load_guest_context(cb);
-	vmsave(cb->hostsave_pa);
-	cb->run_tsc = rdtsc();
+	rt_vmsave(cb->hostsave_pa);
+	cb->run_tsc = rt_rdtsc();
 
 	if (cb->flags & CTRT_F_START_BLOCKED) {
 		ctrt_block(cb, 0);
@@ -272,13 +266,13 @@ static void ctrt_run(struct ctrt_cpu *cb)
 			return;
 
 		ctrt_vmrun(&cb->gprs, cb->vmcb_pa);
-		vmload(cb->hostsave_pa);
+		rt_vmload(cb->hostsave_pa);
 		if (cb->flags & CTRT_F_IBPB)
-			wrmsr(MSR_PRED_CMD, PRED_CMD_IBPB);
+			rt_wrmsr(MSR_PRED_CMD, PRED_CMD_IBPB);
 
 		cb->vmruns++;
 		/* Only the first VMRUN flushes this ASID. */
-		*tlb_ctl = 0;
+		WRITE_ONCE(*tlb_ctl, 0);
 
 		code = vmcb_read(cb, CTRT_VMCB_EXIT_CODE);
 		cb->exits++;
@@ -288,8 +282,8 @@ static void ctrt_run(struct ctrt_cpu *cb)
 		switch (code) {
 		case SVM_EXIT_NMI:
 			/* Let the pending NMI in: the runtime's handler takes it. */
-			stgi();
-			clgi();
+			rt_stgi();
+			rt_clgi();
 			break;
 		case SVM_EXIT_INTR:
 			/*
@@ -305,15 +299,15 @@ static void ctrt_run(struct ctrt_cpu *cb)
 }
 
 /* Give the CPU up: guest saved, SVM off, GIF=1 so that INIT gets in. */
-static void __attribute__((noreturn)) ctrt_halt(struct ctrt_cpu *cb)
+static void __noreturn ctrt_halt(struct ctrt_cpu *cb)
 {
-	stgi();
-	wrmsr(MSR_EFER, rdmsr(MSR_EFER) & ~EFER_SVME);
-	cb->stop_tsc = rdtsc();
+	rt_stgi();
+	rt_wrmsr(MSR_EFER, rt_rdmsr(MSR_EFER) & ~EFER_SVME);
+	cb->stop_tsc = rt_rdtsc();
 	barrier();
 	WRITE_ONCE(cb->state, CTRT_ST_HALTED);
 	for (;;)
-		__asm__ __volatile__("cli; hlt" ::: "memory");
+		asm volatile("cli; hlt" ::: "memory");
 }
 
 void ctrt_main(struct ctrt_cpu *cb)
@@ -321,12 +315,12 @@ void ctrt_main(struct ctrt_cpu *cb)
 	ctrt_flush_global();
 	ctrt_tables_init(cb);
 	/* Linux turned SVM off on this CPU as it went offline; CLGI needs it. */
-	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
-	clgi();
+	rt_wrmsr(MSR_EFER, rt_rdmsr(MSR_EFER) | EFER_SVME);
+	rt_clgi();
 	WRITE_ONCE(cb->state, CTRT_ST_IDLE);
 
 	for (;;) {
-		ctrt_u32 cmd = READ_ONCE(cb->cmd);
+		u32 cmd = READ_ONCE(cb->cmd);
 
 		if (cmd == CTRT_CMD_RUN) {
 			ctrt_run(cb);
@@ -348,10 +342,10 @@ void ctrt_main(struct ctrt_cpu *cb)
 #define FRAME_ERROR	16
 #define FRAME_RIP	17
 
-void ctrt_trap(ctrt_u64 *frame)
+void ctrt_trap(u64 *frame)
 {
-	struct ctrt_cpu *cb = (struct ctrt_cpu *)((ctrt_u64)frame & ~(CTRT_CPU_SIZE - 1));
-	ctrt_u64 vector = frame[FRAME_VECTOR];
+	struct ctrt_cpu *cb = (struct ctrt_cpu *)((u64)frame & ~(CTRT_CPU_SIZE - 1));
+	u64 vector = frame[FRAME_VECTOR];
 	unsigned long cr2;
 
 	if (vector == 2) {
@@ -364,7 +358,7 @@ void ctrt_trap(ctrt_u64 *frame)
 	}
 
 	/* An exception in the runtime itself: record it and stop here. */
-	__asm__ __volatile__("mov %%cr2, %0" : "=r"(cr2));
+	asm volatile("mov %%cr2, %0" : "=r"(cr2));
 	cb->fault_vector = vector;
 	cb->fault_error = frame[FRAME_ERROR];
 	cb->fault_rip = frame[FRAME_RIP];
@@ -372,22 +366,18 @@ void ctrt_trap(ctrt_u64 *frame)
 	barrier();
 	WRITE_ONCE(cb->state, CTRT_ST_FAULT);
 	/* Let INIT in, so that the kernel can still take the CPU back. */
-	if (rdmsr(MSR_EFER) & EFER_SVME)
-		stgi();
+	if (rt_rdmsr(MSR_EFER) & EFER_SVME)
+		rt_stgi();
 	for (;;)
-		__asm__ __volatile__("cli; hlt" ::: "memory");
+		asm volatile("cli; hlt" ::: "memory");
 }
 
-extern const char ctrt_text_end[], ctrt_rodata_end[], ctrt_file_end[];
-extern const char ctrt_image_end[];
-extern void ctrt_entry(void);
-
-const struct ctrt_header ctrt_header __attribute__((section(".ctrt.header"), used)) = {
+const struct ctrt_header ctrt_header __section(".ctrt.header") __used = {
 	.magic = CTRT_MAGIC,
 	.version = CTRT_ABI_VERSION,
-	.entry = (ctrt_u64)ctrt_entry,
-	.text_end = (ctrt_u64)ctrt_text_end,
-	.rodata_end = (ctrt_u64)ctrt_rodata_end,
-	.file_end = (ctrt_u64)ctrt_file_end,
-	.image_end = (ctrt_u64)ctrt_image_end,
+	.entry = (u64)ctrt_entry,
+	.text_end = (u64)ctrt_text_end,
+	.rodata_end = (u64)ctrt_rodata_end,
+	.file_end = (u64)ctrt_file_end,
+	.image_end = (u64)ctrt_image_end,
 };
