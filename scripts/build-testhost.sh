@@ -5,11 +5,16 @@
 # (static, against the kernel's own uAPI headers), our ct-kexec helper, and
 # the initramfs with busybox, /init and the test plan.
 #
-# Output, all below build/testhost/:
+# Output, all below build/testhost/ ($CT_TH):
 #   initramfs.cpio   the test host's initramfs
 #   plan             the test plan (also in the initramfs as /tests/plan)
 #   share/           exported to the guest over 9p: bzImage and the
 #                    initramfs again, for the kexec into the next stage
+#
+# CT_PLANS (default: every tests/*.plan) and CT_KVM_LIST (default:
+# tests/kvm-regression.list, may list nothing) choose what runs: make demo
+# and make bench use their own plan, no regression tests, and their own
+# CT_TH (scripts/run-perf.sh).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -29,14 +34,14 @@ plan=$TH/plan.new
 	for p in $PLANS; do
 		grep -v '^[[:space:]]*\(#\|$\)' "$p"
 	done
-	grep -v '^[[:space:]]*\(#\|$\)' "$KVM_LIST" |
+	{ grep -v '^[[:space:]]*\(#\|$\)' "$KVM_LIST" || true; } |
 		while read -r name tmo _; do
 			echo "1 kvm $name $tmo ./kvm/$name"
 		done
 } >"$plan"
 mv "$plan" "$TH/plan"
 
-kvm_tests=$(grep -v '^[[:space:]]*\(#\|$\)' "$KVM_LIST" |
+kvm_tests=$({ grep -v '^[[:space:]]*\(#\|$\)' "$KVM_LIST" || true; } |
 	awk '{print $1}')
 
 STMAKE=(make -s -j"$CT_JOBS" ARCH=x86_64 CC="ccache gcc"

@@ -102,6 +102,59 @@ struct kvm_caretaker_status {
 	__u64 reserved[8];
 };
 
+/* Guest exits by kind, in struct kvm_caretaker_vcpu_status.exits_by_kind[]. */
+#define KVM_CARETAKER_EXIT_OTHER	0
+#define KVM_CARETAKER_EXIT_CR_DR	1	/* CR and DR accesses */
+#define KVM_CARETAKER_EXIT_EXCEPTION	2
+#define KVM_CARETAKER_EXIT_INTR		3	/* physical interrupt */
+#define KVM_CARETAKER_EXIT_NMI		4	/* physical NMI */
+#define KVM_CARETAKER_EXIT_CPUID	5
+#define KVM_CARETAKER_EXIT_HLT		6
+#define KVM_CARETAKER_EXIT_IO		7
+#define KVM_CARETAKER_EXIT_MSR		8
+#define KVM_CARETAKER_EXIT_SHUTDOWN	9
+#define KVM_CARETAKER_EXIT_NPF		10	/* nested page fault: MMIO */
+#define KVM_CARETAKER_EXIT_SVM_INSN	11	/* VMRUN, VMMCALL, VMLOAD, ... */
+#define KVM_CARETAKER_EXIT_INVALID	12	/* the state was refused */
+#define KVM_CARETAKER_NR_EXIT_KINDS	16
+
+/* vCPU states in struct kvm_caretaker_vcpu_status. */
+#define KVM_CARETAKER_VCPU_WAITING	1	/* not started yet */
+#define KVM_CARETAKER_VCPU_RUNNING	2
+#define KVM_CARETAKER_VCPU_BLOCKED	3	/* waits on an exit for ATTACH */
+#define KVM_CARETAKER_VCPU_STOPPED	4	/* handed back to KVM */
+
+/**
+ * struct kvm_caretaker_vcpu_status - argument of KVM_CARETAKER_GET_VCPU_STATUS
+ * @flags: in: must be zero
+ * @vcpu_index: in: the vCPU, by index (creation order)
+ * @state: out: KVM_CARETAKER_VCPU_*
+ * @cpu: out: the physical CPU that runs it
+ * @exits: out: guest exits while detached
+ * @exits_by_kind: out: the same, by KVM_CARETAKER_EXIT_*
+ * @nmis: out: NMIs the runtime took on that CPU
+ * @blocked_exit_code: out: the SVM exit code the vCPU waits on (BLOCKED),
+ *	or waited on until ATTACH (STOPPED)
+ * @blocked_rip: out: the guest's RIP at that exit
+ * @blocked_ns: out: how long it has waited, or waited
+ * @detached_ns: out: how long the runtime has run it, or ran it
+ * @reserved: out: zero
+ */
+struct kvm_caretaker_vcpu_status {
+	__u32 flags;
+	__u32 vcpu_index;
+	__u32 state;
+	__u32 cpu;
+	__u64 exits;
+	__u64 exits_by_kind[KVM_CARETAKER_NR_EXIT_KINDS];
+	__u64 nmis;
+	__u64 blocked_exit_code;
+	__u64 blocked_rip;
+	__u64 blocked_ns;
+	__u64 detached_ns;
+	__u64 reserved[8];
+};
+
 /* On a VM fd. */
 #define KVM_CARETAKER_PREPARE	_IOW(KVMIO, 0xd6, struct kvm_caretaker_prepare)
 #define KVM_CARETAKER_ATTACH	_IOW(KVMIO, 0xd7, struct kvm_caretaker_attach)
@@ -109,5 +162,7 @@ struct kvm_caretaker_status {
 #define KVM_CARETAKER_DETACH	_IOW(KVMIO, 0xd8, struct kvm_caretaker_op)
 #define KVM_CARETAKER_ABORT	_IOW(KVMIO, 0xd9, struct kvm_caretaker_op)
 #define KVM_CARETAKER_GET_STATUS _IOWR(KVMIO, 0xda, struct kvm_caretaker_status)
+#define KVM_CARETAKER_GET_VCPU_STATUS \
+	_IOWR(KVMIO, 0xdb, struct kvm_caretaker_vcpu_status)
 
 #endif /* _UAPI_LINUX_KVM_CARETAKER_H */

@@ -63,6 +63,8 @@ struct caretaker_mem_slot {
  * @nr_slots: entries in @slots
  * @slots: the memslots and their pinned memory
  * @stall_ns: duration of the last DETACH or ATTACH (vCPUs stopped to guest resumed)
+ * @parking: its CPUs are parked (counted by caretaker_parking())
+ * @debugfs: its directory under /sys/kernel/debug/caretaker/
  * @arch: the architecture's part
  */
 struct caretaker_orphan {
@@ -75,6 +77,8 @@ struct caretaker_orphan {
 	u32 nr_slots;
 	struct caretaker_mem_slot *slots;
 	u64 stall_ns;
+	bool parking;
+	struct dentry *debugfs;
 	void *arch;
 };
 
@@ -102,6 +106,7 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file);
 /* memory.c */
 struct caretaker_refusal caretaker_mem_pin(struct caretaker_orphan *o, struct kvm *kvm);
 void caretaker_mem_release(struct caretaker_orphan *o);
+void *caretaker_mem_kaddr(struct caretaker_orphan *o, gpa_t gpa);
 struct caretaker_refusal caretaker_mem_check_adopter(struct caretaker_orphan *o,
 						     struct kvm *kvm);
 
@@ -125,10 +130,16 @@ struct caretaker_refusal caretaker_arch_check_adopter(struct caretaker_orphan *o
 struct caretaker_refusal caretaker_arch_attach(struct caretaker_orphan *o,
 					       struct kvm *kvm);
 void caretaker_arch_release(struct caretaker_orphan *o);
+void caretaker_arch_free(struct caretaker_orphan *o);
+int caretaker_arch_vcpu_status(struct caretaker_orphan *o,
+			       struct kvm_caretaker_vcpu_status *vs);
+int caretaker_arch_kick(struct caretaker_orphan *o, unsigned int n);
 void caretaker_arch_status(struct caretaker_orphan *o,
 			   struct kvm_caretaker_status *st);
 
 /* main.c */
+extern struct dentry *caretaker_debugfs_root;
+void caretaker_parking(bool parking);
 void caretaker_log_refusal(struct kvm *kvm, const char *op,
 			   struct caretaker_refusal r);
 

@@ -8,9 +8,12 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/debugfs.h>
 #include <linux/kvm_host.h>
 #include <linux/module.h>
+#include <linux/notifier.h>
 #include <linux/ratelimit.h>
+#include <linux/suspend.h>
 
 #include "caretaker.h"
 
@@ -22,8 +25,12 @@
  * VMM opts in when it creates the VM and the operator loads the module
  * when an update is due.  KVM pins the module during each call into it;
  * every caretaker fd pins it for the fd's lifetime (its file_operations
- * are owned by the module), so ``rmmod caretaker`` fails with EBUSY while
- * any orphan exists.
+ * are owned by the module), so ``rmmod caretaker`` fails while any
+ * caretaker fd exists.
+ *
+ * While any CPU is parked, suspend and hibernation are refused (their
+ * PM notifier fails): they would take the parked CPUs' power, and the
+ * guest with it.
  *
  * Every refusal is an errno to the caller and one ratelimited line in the
  * kernel log naming the VM, the operation and the reason; never a WARN,
@@ -83,6 +90,42 @@ static long caretaker_vm_ioctl(struct kvm *kvm, unsigned int ioctl,
 	}
 }
 
+/* Orphans whose CPUs are parked: suspend would power them off. */
+static atomic_t caretaker_nr_parking = ATOMIC_INIT(0);
+struct dentry *caretaker_debugfs_root;
+
+/**
+ * caretaker_parking() - count an orphan that parks CPUs, or uncount it
+ * @parking: true when its CPUs were parked, false when they came back
+ *
+ * Context: any context.
+ */
+void caretaker_parking(bool parking)
+{
+	if (parking)
+		atomic_inc(&caretaker_nr_parking);
+	else
+		atomic_dec(&caretaker_nr_parking);
+}
+
+static int caretaker_pm_notify(struct notifier_block *nb, unsigned long action,
+			       void *data)
+{
+	static DEFINE_RATELIMIT_STATE(rs, 5 * HZ, 4);
+
+	if (action != PM_SUSPEND_PREPARE && action != PM_HIBERNATION_PREPARE)
+		return NOTIFY_DONE;
+	if (!atomic_read(&caretaker_nr_parking))
+		return NOTIFY_OK;
+	if (__ratelimit(&rs))
+		pr_info("suspend refused: CPUs are parked for orphaned guests\n");
+	return notifier_from_errno(-EBUSY);
+}
+
+static struct notifier_block caretaker_pm_nb = {
+	.notifier_call = caretaker_pm_notify,
+};
+
 static const struct kvm_caretaker_ops caretaker_kvm_ops = {
 	.owner = THIS_MODULE,
 	.features = caretaker_features,
@@ -100,16 +143,24 @@ static int __init caretaker_init(void)
 	if (err)
 		return err;
 
+	err = register_pm_notifier(&caretaker_pm_nb);
+	if (err)
+		goto err_luo;
+	caretaker_debugfs_root = debugfs_create_dir("caretaker", NULL);
+
 	err = kvm_caretaker_register(&caretaker_kvm_ops);
 	if (err) {
 		pr_err("cannot register with KVM: %d\n", err);
-		goto err_luo;
+		goto err_pm;
 	}
 	pr_info("loaded, live update %s\n",
 		caretaker_luo_available() ? "available" :
 		"not available (booted without liveupdate=on)");
 	return 0;
 
+err_pm:
+	debugfs_remove(caretaker_debugfs_root);
+	unregister_pm_notifier(&caretaker_pm_nb);
 err_luo:
 	caretaker_luo_exit();
 	return err;
@@ -118,6 +169,8 @@ err_luo:
 static void __exit caretaker_exit(void)
 {
 	kvm_caretaker_unregister(&caretaker_kvm_ops);
+	debugfs_remove(caretaker_debugfs_root);
+	unregister_pm_notifier(&caretaker_pm_nb);
 	caretaker_luo_exit();
 }
 

@@ -214,3 +214,26 @@ struct caretaker_refusal caretaker_mem_check_adopter(struct caretaker_orphan *o,
 	}
 	return CARETAKER_OK;
 }
+
+/**
+ * caretaker_mem_kaddr() - the kernel's address of a byte of guest memory
+ * @o: the orphan, its memory pinned
+ * @gpa: a guest physical address
+ *
+ * Context: any context; valid while the memory is pinned.
+ * Return: the address, or NULL if no memslot of the orphan holds @gpa.
+ */
+void *caretaker_mem_kaddr(struct caretaker_orphan *o, gpa_t gpa)
+{
+	gfn_t gfn = gpa_to_gfn(gpa);
+	u32 i;
+
+	for (i = 0; i < o->nr_slots; i++) {
+		struct caretaker_mem_slot *ms = &o->slots[i];
+
+		if (gfn >= ms->base_gfn && gfn - ms->base_gfn < ms->npages)
+			return page_address(pfn_to_page(ms->pfns[gfn - ms->base_gfn])) +
+			       offset_in_page(gpa);
+	}
+	return NULL;
+}

@@ -4,10 +4,12 @@
  * life: PREPARE, DETACH, ATTACH, release.
  */
 #include <linux/anon_inodes.h>
+#include <linux/debugfs.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/kvm_host.h>
 #include <linux/module.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -33,7 +35,13 @@
  * On the fd: DETACH (PREPARED -> DETACHED, else -EBUSY), ABORT
  * (PREPARED -> undone, the fd is then ABORTED; -EBUSY once detached: a
  * detached guest goes back only by ATTACH, into its source VM while that
- * VM's VMM lives or into a new VM), GET_STATUS.
+ * VM's VMM lives or into a new VM), GET_STATUS, and GET_VCPU_STATUS: each
+ * vCPU's telemetry, live while detached and final once adopted.
+ *
+ * The same telemetry is in /sys/kernel/debug/caretaker/orphan-N/status
+ * for as long as the fd exists; writing a count to .../nmi there sends
+ * that many NMIs to each parked CPU (for tests: the runtime must take
+ * them and go on).
  *
  * Closing the last reference: a PREPARED orphan is undone as by ABORT; a
  * DETACHED one is torn down: the runtime stops, the guest is discarded,
@@ -45,6 +53,10 @@ static const struct file_operations caretaker_orphan_fops;
 static void caretaker_orphan_undo(struct caretaker_orphan *o)
 {
 	caretaker_arch_release(o);
+	if (o->parking) {
+		caretaker_parking(false);
+		o->parking = false;
+	}
 	caretaker_mem_release(o);
 	if (o->src) {
 		if (o->state == KVM_CARETAKER_STATE_PREPARED) {
@@ -59,7 +71,9 @@ static void caretaker_orphan_undo(struct caretaker_orphan *o)
 
 static void caretaker_orphan_free(struct caretaker_orphan *o)
 {
+	debugfs_remove_recursive(o->debugfs);
 	caretaker_orphan_undo(o);
+	caretaker_arch_free(o);
 	kfree(o->cpus);
 	kfree(o->vcpu_ids);
 	kfree(o);
@@ -126,6 +140,25 @@ static long caretaker_orphan_status(struct caretaker_orphan *o, void __user *arg
 	return copy_to_user(argp, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
+static long caretaker_orphan_vcpu_status(struct caretaker_orphan *o, void __user *argp)
+{
+	struct kvm_caretaker_vcpu_status vs;
+	u32 index;
+	int r;
+
+	if (copy_from_user(&vs, argp, sizeof(vs)))
+		return -EFAULT;
+	if (vs.flags)
+		return -EINVAL;
+	index = vs.vcpu_index;
+	memset(&vs, 0, sizeof(vs));
+	vs.vcpu_index = index;
+	r = caretaker_arch_vcpu_status(o, &vs);
+	if (r)
+		return r;
+	return copy_to_user(argp, &vs, sizeof(vs)) ? -EFAULT : 0;
+}
+
 static long caretaker_orphan_ioctl(struct file *file, unsigned int ioctl,
 				   unsigned long arg)
 {
@@ -162,6 +195,10 @@ log:
 		guard(mutex)(&o->lock);
 		return caretaker_orphan_status(o, argp);
 	}
+	case KVM_CARETAKER_GET_VCPU_STATUS: {
+		guard(mutex)(&o->lock);
+		return caretaker_orphan_vcpu_status(o, argp);
+	}
 	default:
 		return -ENOTTY;
 	}
@@ -174,6 +211,66 @@ static const struct file_operations caretaker_orphan_fops = {
 	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = noop_llseek,
 };
+
+static int caretaker_debugfs_status_show(struct seq_file *m, void *unused)
+{
+	struct caretaker_orphan *o = m->private;
+	struct kvm_caretaker_vcpu_status vs;
+	u32 i, k;
+
+	guard(mutex)(&o->lock);
+	seq_printf(m, "state %u vcpus %u stall_ns %llu\n", o->state, o->nr_vcpus,
+		   o->stall_ns);
+	for (i = 0; i < o->nr_vcpus; i++) {
+		memset(&vs, 0, sizeof(vs));
+		vs.vcpu_index = i;
+		if (caretaker_arch_vcpu_status(o, &vs))
+			continue;
+		seq_printf(m, "vcpu %u cpu %u state %u exits %llu nmis %llu detached_ns %llu blocked_exit %#llx blocked_rip %#llx blocked_ns %llu kinds",
+			   i, vs.cpu, vs.state, vs.exits, vs.nmis, vs.detached_ns,
+			   vs.blocked_exit_code, vs.blocked_rip, vs.blocked_ns);
+		for (k = 0; k < KVM_CARETAKER_NR_EXIT_KINDS; k++)
+			seq_printf(m, " %llu", vs.exits_by_kind[k]);
+		seq_putc(m, '\n');
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(caretaker_debugfs_status);
+
+static ssize_t caretaker_debugfs_nmi_write(struct file *file, const char __user *buf,
+					   size_t len, loff_t *ppos)
+{
+	struct caretaker_orphan *o = file->private_data;
+	unsigned int n;
+	int r;
+
+	r = kstrtouint_from_user(buf, len, 0, &n);
+	if (r)
+		return r;
+	if (n > 1000)
+		return -EINVAL;
+	scoped_guard(mutex, &o->lock)
+		r = caretaker_arch_kick(o, n);
+	return r ? r : len;
+}
+
+static const struct file_operations caretaker_debugfs_nmi_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = caretaker_debugfs_nmi_write,
+	.llseek = noop_llseek,
+};
+
+static void caretaker_orphan_debugfs(struct caretaker_orphan *o)
+{
+	static atomic_t seq = ATOMIC_INIT(0);
+	char name[32];
+
+	snprintf(name, sizeof(name), "orphan-%d", atomic_inc_return(&seq));
+	o->debugfs = debugfs_create_dir(name, caretaker_debugfs_root);
+	debugfs_create_file("status", 0444, o->debugfs, o, &caretaker_debugfs_status_fops);
+	debugfs_create_file("nmi", 0200, o->debugfs, o, &caretaker_debugfs_nmi_fops);
+}
 
 /**
  * caretaker_file_is_orphan() - is @file a caretaker fd?
@@ -236,12 +333,16 @@ int caretaker_orphan_create(struct kvm *kvm, const u32 *cpus, u32 nr_cpus)
 	o->src = kvm;
 	r = caretaker_mem_pin(o, kvm);
 	mutex_unlock(&kvm->slots_lock);
-	if (!r.err)
+	if (!r.err) {
+		caretaker_parking(true);
+		o->parking = true;
 		r = caretaker_arch_prepare(o, kvm);
+	}
 	if (r.err) {
 		caretaker_orphan_free(o);
 		goto out;
 	}
+	caretaker_orphan_debugfs(o);
 
 	fd = anon_inode_getfd("kvm-caretaker", &caretaker_orphan_fops, o,
 			      O_RDWR | O_CLOEXEC);

@@ -6,9 +6,11 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/delay.h>
+#include <linux/math64.h>
 #include <linux/kvm_host.h>
 #include <linux/slab.h>
 #include <asm/svm.h>
+#include <asm/tsc.h>
 
 #include "caretaker.h"
 #include "ct_x86.h"
@@ -23,6 +25,8 @@
  * @cpuid_nent: entries in @cpuid
  * @tsc_khz: its TSC frequency, which the adopting vCPU must have
  * @triple_fault: the guest shut down while detached
+ * @stopped: the runtime stopped and @last holds its final figures
+ * @last: the runtime's control block as it stopped (telemetry)
  */
 struct ct_x86_vcpu {
 	struct kvm_x86_vcpu_state state;
@@ -30,6 +34,8 @@ struct ct_x86_vcpu {
 	int cpuid_nent;
 	u32 tsc_khz;
 	bool triple_fault;
+	bool stopped;
+	struct ctrt_cpu last;
 };
 
 /**
@@ -156,6 +162,45 @@ static bool ct_x86_xss(const struct kvm_x86_vcpu_state *s)
 	return false;
 }
 
+/*
+ * The preempted byte of a vCPU's steal-time area (MSR_KVM_STEAL_TIME), in
+ * the orphan's pinned memory, or NULL if the guest has none.
+ */
+static u8 *ct_x86_preempted(struct caretaker_orphan *o, const struct kvm_x86_vcpu_state *s)
+{
+	u64 st = 0;
+	u32 i;
+
+	for (i = 0; i < s->nmsrs; i++)
+		if (s->msrs[i].index == MSR_KVM_STEAL_TIME)
+			st = s->msrs[i].data;
+	if (!(st & KVM_MSR_ENABLED))
+		return NULL;
+	return caretaker_mem_kaddr(o, (st & KVM_STEAL_VALID_BITS) +
+				   offsetof(struct kvm_steal_time, preempted));
+}
+
+/*
+ * Steal time, as KVM does around a vCPU's run: the runtime runs the vCPU
+ * from DETACH to ATTACH, so it is not preempted (other vCPUs then send it
+ * TLB-flush IPIs instead of setting KVM_VCPU_FLUSH_TLB); a flush it was
+ * asked for is done by the runtime's first VMRUN, which flushes the ASID.
+ * When the runtime stops it, it is preempted again until KVM runs it,
+ * and KVM's record_steal_time() does the flushes requested meanwhile.
+ */
+static void ct_x86_steal_time(struct caretaker_orphan *o, const struct kvm_x86_vcpu_state *s,
+			      bool running)
+{
+	u8 *preempted = ct_x86_preempted(o, s);
+
+	if (!preempted)
+		return;
+	if (running)
+		xchg(preempted, 0);
+	else
+		WRITE_ONCE(*preempted, KVM_VCPU_PREEMPTED);
+}
+
 static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm *kvm)
 {
 	struct caretaker_refusal r;
@@ -193,7 +238,8 @@ static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm 
 }
 
 /* Stop the runtime and bring the states up to date with the guest's. */
-static struct caretaker_refusal ct_x86_stop(struct ct_x86_orphan *x)
+static struct caretaker_refusal ct_x86_stop(struct caretaker_orphan *o,
+					    struct ct_x86_orphan *x)
 {
 	u32 i;
 
@@ -203,9 +249,14 @@ static struct caretaker_refusal ct_x86_stop(struct ct_x86_orphan *x)
 	for (i = 0; i < x->nr_vcpus; i++) {
 		struct ct_runtime_cpu *c = &x->rt->cpus[i];
 
+		if (!x->vcpus[i].stopped)
+			ct_x86_steal_time(o, &x->vcpus[i].state, false);
+
 		ct_svm_store(c, &x->vcpus[i].state);
 		x->vcpus[i].triple_fault = c->cb->blocked_tsc &&
 					   c->cb->blocked_code == SVM_EXIT_SHUTDOWN;
+		x->vcpus[i].last = *c->cb;
+		x->vcpus[i].stopped = true;
 	}
 	return CARETAKER_OK;
 }
@@ -257,8 +308,10 @@ struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
 	for (i = 0; i < x->nr_vcpus; i++)
 		if (ct_svm_load(&x->rt->cpus[i], &x->vcpus[i].state, ncr3))
 			return CARETAKER_REFUSE(-EINVAL, "the vCPU state does not fit the runtime");
-	for (i = 0; i < x->nr_vcpus; i++)
+	for (i = 0; i < x->nr_vcpus; i++) {
+		ct_x86_steal_time(o, &x->vcpus[i].state, true);
 		ct_runtime_start(&x->rt->cpus[i]);
+	}
 
 	for (i = 0; i < x->nr_vcpus; i++) {
 		struct ctrt_cpu *cb = x->rt->cpus[i].cb;
@@ -271,7 +324,7 @@ struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
 	if (i == x->nr_vcpus)
 		return CARETAKER_OK;
 
-	r = ct_x86_stop(x);
+	r = ct_x86_stop(o, x);
 	if (!r.err)
 		r = ct_x86_give(x, kvm);
 	if (r.err)
@@ -381,7 +434,7 @@ struct caretaker_refusal caretaker_arch_attach(struct caretaker_orphan *o,
 	struct ct_x86_orphan *x = o->arch;
 	struct caretaker_refusal r;
 
-	r = ct_x86_stop(x);
+	r = ct_x86_stop(o, x);
 	if (!r.err)
 		r = ct_x86_give(x, kvm);
 	return r;
@@ -410,6 +463,96 @@ void caretaker_arch_status(struct caretaker_orphan *o, struct kvm_caretaker_stat
 	}
 }
 
+static u64 ct_cycles_to_ns(u64 cycles)
+{
+	return tsc_khz ? mul_u64_u32_div(cycles, NSEC_PER_MSEC, tsc_khz) : 0;
+}
+
+/**
+ * caretaker_arch_vcpu_status() - one vCPU's telemetry
+ * @o: the orphan, detached or adopted
+ * @vs: in: vcpu_index; out: the rest
+ *
+ * While detached the figures are racy snapshots of the runtime's; once
+ * the runtime stopped they are its final ones.
+ *
+ * Context: process context, under the orphan's lock.
+ * Return: 0, -EINVAL for an index out of range, -ENODATA before DETACH.
+ */
+int caretaker_arch_vcpu_status(struct caretaker_orphan *o,
+			       struct kvm_caretaker_vcpu_status *vs)
+{
+	struct ct_x86_orphan *x = o->arch;
+	struct ctrt_cpu snap, *cb;
+	struct ct_x86_vcpu *v;
+	u64 now, end;
+	u32 i;
+
+	if (!x || vs->vcpu_index >= x->nr_vcpus)
+		return -EINVAL;
+	v = &x->vcpus[vs->vcpu_index];
+	if (v->stopped) {
+		cb = &v->last;
+	} else if (x->rt) {
+		snap = *x->rt->cpus[vs->vcpu_index].cb;
+		cb = &snap;
+	} else {
+		return -ENODATA;
+	}
+	if (!cb->run_tsc && !v->stopped)
+		return -ENODATA;
+
+	vs->cpu = o->cpus[vs->vcpu_index];
+	vs->exits = cb->exits;
+	for (i = 0; i < KVM_CARETAKER_NR_EXIT_KINDS; i++)
+		vs->exits_by_kind[i] = cb->exit_kinds[i];
+	vs->nmis = cb->nmis;
+	now = rdtsc();
+	end = v->stopped ? cb->stop_tsc : now;
+	vs->detached_ns = cb->run_tsc ? ct_cycles_to_ns(end - cb->run_tsc) : 0;
+	if (cb->blocked_tsc) {
+		vs->blocked_exit_code = cb->blocked_code;
+		vs->blocked_rip = cb->blocked_rip;
+		vs->blocked_ns = ct_cycles_to_ns(end - cb->blocked_tsc);
+	}
+	if (v->stopped)
+		vs->state = KVM_CARETAKER_VCPU_STOPPED;
+	else if (cb->state == CTRT_ST_BLOCKED)
+		vs->state = KVM_CARETAKER_VCPU_BLOCKED;
+	else if (cb->state == CTRT_ST_RUNNING)
+		vs->state = KVM_CARETAKER_VCPU_RUNNING;
+	else
+		vs->state = KVM_CARETAKER_VCPU_WAITING;
+	return 0;
+}
+
+/**
+ * caretaker_arch_kick() - send NMIs to the orphan's parked CPUs
+ * @o: the orphan
+ * @n: NMIs per CPU
+ *
+ * For tests (debugfs): the runtime must take each in its own handler and
+ * go on running the guest.
+ *
+ * Context: process context, under the orphan's lock.
+ * Return: 0, or -ENODEV if no CPU is parked.
+ */
+int caretaker_arch_kick(struct caretaker_orphan *o, unsigned int n)
+{
+	struct ct_x86_orphan *x = o->arch;
+	unsigned int k;
+	u32 i;
+
+	if (!x || !x->rt)
+		return -ENODEV;
+	for (k = 0; k < n; k++) {
+		for (i = 0; i < x->nr_vcpus; i++)
+			ct_runtime_nmi(&x->rt->cpus[i]);
+		usleep_range(1000, 2000);
+	}
+	return 0;
+}
+
 /**
  * caretaker_arch_release() - stop the runtime, return the CPUs, free all
  * @o: the orphan
@@ -423,6 +566,24 @@ void caretaker_arch_release(struct caretaker_orphan *o)
 	if (!x)
 		return;
 	ct_runtime_destroy(x->rt);
+	x->rt = NULL;
+	/* Keep the final telemetry of an adopted orphan for its fd. */
+	if (o->state == KVM_CARETAKER_STATE_ATTACHED)
+		return;
 	ct_x86_free(x);
+	o->arch = NULL;
+}
+
+/**
+ * caretaker_arch_free() - free what caretaker_arch_release() kept
+ * @o: the orphan, released
+ *
+ * Context: process context.
+ */
+void caretaker_arch_free(struct caretaker_orphan *o)
+{
+	caretaker_arch_release(o);
+	if (o->arch)
+		ct_x86_free(o->arch);
 	o->arch = NULL;
 }

@@ -82,6 +82,7 @@
 
 #ifndef __ASSEMBLY__
 
+#include <linux/kvm_caretaker.h>
 #include <linux/types.h>
 
 /**
@@ -128,49 +129,33 @@ struct ctrt_header {
 #define CTRT_F_SPEC_CTRL	BIT(2)	/* load the guest's SPEC_CTRL */
 #define CTRT_F_START_BLOCKED	BIT(3)	/* not runnable: wait for ATTACH */
 
-/* Guest exits by kind: ctrt_cpu.exit_kinds[]. */
-#define CTRT_EXIT_OTHER		0
-#define CTRT_EXIT_CR_DR		1
-#define CTRT_EXIT_EXCP		2
-#define CTRT_EXIT_INTR		3
-#define CTRT_EXIT_NMI		4
-#define CTRT_EXIT_CPUID		5
-#define CTRT_EXIT_HLT		6
-#define CTRT_EXIT_IOIO		7
-#define CTRT_EXIT_MSR		8
-#define CTRT_EXIT_SHUTDOWN	9
-#define CTRT_EXIT_NPF		10
-#define CTRT_EXIT_SVM_INSN	11	/* VMRUN, VMMCALL, VMLOAD, ... */
-#define CTRT_EXIT_INVALID	12	/* VMRUN refused the state */
-#define CTRT_NR_EXIT_KINDS	13
-
 /**
  * ctrt_exit_kind() - classify an SVM exit code
  * @code: VMCB EXITCODE
  *
- * Return: CTRT_EXIT_*.
+ * Return: KVM_CARETAKER_EXIT_*.
  */
 static inline unsigned int ctrt_exit_kind(u64 code)
 {
 	if (code == ~0ULL)
-		return CTRT_EXIT_INVALID;
+		return KVM_CARETAKER_EXIT_INVALID;
 	if (code < 0x40)
-		return CTRT_EXIT_CR_DR;
+		return KVM_CARETAKER_EXIT_CR_DR;
 	if (code < 0x60)
-		return CTRT_EXIT_EXCP;
+		return KVM_CARETAKER_EXIT_EXCEPTION;
 	switch (code) {
-	case 0x60: return CTRT_EXIT_INTR;
-	case 0x61: return CTRT_EXIT_NMI;
-	case 0x72: return CTRT_EXIT_CPUID;
-	case 0x78: return CTRT_EXIT_HLT;
-	case 0x7b: return CTRT_EXIT_IOIO;
-	case 0x7c: return CTRT_EXIT_MSR;
-	case 0x7f: return CTRT_EXIT_SHUTDOWN;
-	case 0x400: return CTRT_EXIT_NPF;
+	case 0x60: return KVM_CARETAKER_EXIT_INTR;
+	case 0x61: return KVM_CARETAKER_EXIT_NMI;
+	case 0x72: return KVM_CARETAKER_EXIT_CPUID;
+	case 0x78: return KVM_CARETAKER_EXIT_HLT;
+	case 0x7b: return KVM_CARETAKER_EXIT_IO;
+	case 0x7c: return KVM_CARETAKER_EXIT_MSR;
+	case 0x7f: return KVM_CARETAKER_EXIT_SHUTDOWN;
+	case 0x400: return KVM_CARETAKER_EXIT_NPF;
 	}
 	if (code >= 0x80 && code <= 0x87)
-		return CTRT_EXIT_SVM_INSN;
-	return CTRT_EXIT_OTHER;
+		return KVM_CARETAKER_EXIT_SVM_INSN;
+	return KVM_CARETAKER_EXIT_OTHER;
 }
 
 /**
@@ -202,7 +187,7 @@ struct ctrt_gprs {
  * @heartbeat: incremented by the runtime on each pass of its loops
  * @vmruns: VMRUNs executed
  * @exits: guest exits
- * @exit_kinds: guest exits by CTRT_EXIT_* kind
+ * @exit_kinds: guest exits by KVM_CARETAKER_EXIT_* kind
  * @nmis: NMIs taken by the runtime's own handler
  * @strays: other interrupts taken by the runtime's own handler
  * @run_tsc: TSC when the guest first ran
@@ -239,7 +224,7 @@ struct ctrt_cpu {
 	u64 heartbeat;
 	u64 vmruns;
 	u64 exits;
-	u64 exit_kinds[CTRT_NR_EXIT_KINDS];
+	u64 exit_kinds[KVM_CARETAKER_NR_EXIT_KINDS];
 	u64 nmis;
 	u64 strays;
 	u64 run_tsc;

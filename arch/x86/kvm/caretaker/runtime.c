@@ -314,6 +314,20 @@ int ct_runtime_park(struct ct_runtime *rt)
 }
 
 /**
+ * ct_runtime_nmi() - send one NMI to a parked CPU
+ * @c: the CPU, in the runtime
+ *
+ * Context: any context.
+ */
+void ct_runtime_nmi(struct ct_runtime_cpu *c)
+{
+	u32 state = READ_ONCE(c->cb->state);
+
+	if (c->parked && state != CTRT_ST_OFF && state != CTRT_ST_HALTED)
+		apic->send_IPI(c->cpu, NMI_VECTOR);
+}
+
+/**
  * ct_runtime_start() - let a parked CPU run its guest
  * @c: the CPU, idle in the runtime, its VMCB and context filled in
  *

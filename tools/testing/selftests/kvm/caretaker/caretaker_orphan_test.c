@@ -76,14 +76,15 @@ static const __u32 ct_cpus[CT_MAX_VCPUS] = { 1, 2 };
 #define CT_SHORT_GAP_MS		500	/* ... of the cases about something else */
 #define CT_WAIT_MS		10000	/* anything that should happen promptly */
 #define CT_CHILD_MS		120000	/* a VMM process from fork to exit */
-/* ... raised by bench and demo by the time they keep a VMM waiting */
-static int ct_child_ms = CT_CHILD_MS;
 #define CT_STILL_MS		500	/* how long a stopped guest must stay stopped */
 #define CT_SAMPLE_MS		20
 #define CT_MAX_STALL_MS		1000	/* TCG runs vCPUs round-robin, 100 ms slices */
 /* The slowest loop seen is 1 M/s: 5000/s leaves a factor of 200. */
 #define CT_MIN_BEATS_PER_S	5000
 #define CT_BEATS_ALIVE		100	/* enough to say "it runs" */
+
+/* CT_CHILD_MS, raised by bench and demo by the time they keep a VMM waiting. */
+static int ct_child_ms = CT_CHILD_MS;
 
 /* ---- the guest ---- */
 
@@ -2016,6 +2017,7 @@ struct ct_run_log {
 	__s64 tsc_seen[2];		/* MSR_IA32_TSC minus host TSC, read together */
 	__u64 tsc_seen_err[2];		/* ... give or take this */
 	__u64 kernel_stall_ns[2];	/* GET_STATUS after DETACH, after ATTACH */
+	__u64 exits, blocked_exits;	/* GET_STATUS at the end of the absence */
 };
 
 static void ct_epoch(struct ct_run_log *log, struct ct_trail *tr, enum ct_epoch e)
@@ -2266,6 +2268,8 @@ static void ct_vmm_a_bench(int sock, void *arg)
 	ct_save_vcpu(g.vcpus[0], &h->state[0]);
 	ct_tsc_read(g.vcpus[0], log, 0);
 	ct_guest_run(&g);
+	/* The gap of that pause must end in warmup, not in the noise floor. */
+	ct_expect_beats(g.beats, 1, CT_BEATS_ALIVE, "after the save");
 
 	ct_epoch(log, tr, CT_EP_QUIET);
 	ct_sleep_ms(ct_opts.absence_ms);
@@ -2355,6 +2359,7 @@ static void vmm_b_bench_restore(struct ct_orphan *o)
 /* The figures of one run that the summary compares, in ms or %. */
 struct ct_run_result {
 	double noise, noise_p999;	/* quiet: the longest gap, p99.9 */
+	double prepare;			/* the longest gap after PREPARE, outside the stall */
 	double detach, attach;		/* the longest gap around each */
 	double restart;			/* the longest gap from DETACH (PAUSE) to after */
 	double progress;		/* rate without a VMM, % of the rate in quiet */
@@ -2439,6 +2444,7 @@ static void ct_report_run(const struct ct_monitor *m, struct ct_run_result *r)
 	}
 	r->noise = ct_ms(log, tr->ep[CT_EP_QUIET].max_gap);
 	r->noise_p999 = ct_ms(log, ct_p999(&tr->ep[CT_EP_QUIET]));
+	r->prepare = ct_ms(log, tr->ep[CT_EP_PREPARE].max_gap);
 	r->detach = ct_ms(log, tr->ep[CT_EP_DETACH].max_gap);
 	r->attach = ct_ms(log, tr->ep[CT_EP_ATTACH].max_gap);
 	r->restart = ct_ms(log, max_gap);
@@ -2459,12 +2465,16 @@ static void ct_report_run(const struct ct_monitor *m, struct ct_run_result *r)
 	       (long long)(log->tsc_seen[1] - log->tsc_offset[1]));
 	ct_add(&l, " tsc_xcheck_err=%llu tsc_ok=%d",
 	       (unsigned long long)max(log->tsc_seen_err[0], log->tsc_seen_err[1]), r->tsc_ok);
-	if (!log->classic)
+	if (!log->classic) {
 		ct_add(&l, " kernel_detach_stall_us=%.1f kernel_attach_stall_us=%.1f",
 		       log->kernel_stall_ns[0] / 1e3, log->kernel_stall_ns[1] / 1e3);
+		ct_add(&l, " exits=%llu blocked_exits=%llu", (unsigned long long)log->exits,
+		       (unsigned long long)log->blocked_exits);
+	}
 	ct_add(&l, " noise_ms=%.3f noise_p999_ms=%.4f", r->noise, r->noise_p999);
 	if (!log->classic)
-		ct_add(&l, " detach_ms=%.3f attach_ms=%.3f", r->detach, r->attach);
+		ct_add(&l, " prepare_ms=%.3f detach_ms=%.3f attach_ms=%.3f", r->prepare,
+		       r->detach, r->attach);
 	ct_add(&l, " restart_ms=%.3f mon_restart_ms=%.3f progress_pct=%.1f", r->restart,
 	       r->mon_restart, r->progress);
 	ct_emit(true, "%s", l.buf);
@@ -2476,6 +2486,7 @@ static void ct_bench_run(int run, bool classic, struct ct_run_result *r)
 {
 	struct ct_monitor *m = calloc(1, sizeof(*m));
 	struct ct_orphan *o = calloc(1, sizeof(*o));
+	struct kvm_caretaker_status st;
 	struct ct_run_log *log;
 	size_t trail = CT_TRAIL_PAGES * getpagesize();
 	int sock, status;
@@ -2488,6 +2499,7 @@ static void ct_bench_run(int run, bool classic, struct ct_run_result *r)
 	TEST_ASSERT(log != MAP_FAILED, "mmap");
 	log->classic = classic;
 	log->t0 = rdtsc();
+	log->epoch_tsc[CT_EP_WARMUP] = log->t0;
 	ct_emit(true, "%s run-start run=%d kind=%s absence_ms=%d", ct_prefix(), run,
 		classic ? "classic" : "caretaker", ct_opts.absence_ms);
 
@@ -2514,8 +2526,12 @@ static void ct_bench_run(int run, bool classic, struct ct_run_result *r)
 	}
 	/* No VMM at all for T. */
 	ct_sleep_ms(ct_opts.absence_ms);
-	if (!classic)
+	if (!classic) {
+		st = ct_status(o->ct_fd);
+		log->exits = st.exits;
+		log->blocked_exits = st.blocked_exits;
 		ct_epoch(log, m->tr, CT_EP_BUILD);
+	}
 	ct_event(log, CT_EV_VMM_START, rdtsc());
 	pid = ct_fork();
 	if (!pid) {
@@ -2527,9 +2543,11 @@ static void ct_bench_run(int run, bool classic, struct ct_run_result *r)
 	}
 	status = ct_wait_child(pid, "VMM B");
 	ct_monitor_stop(m);
+	/* The figures, if VMM B got as far: also when it failed a check after. */
+	if (log->end_tsc)
+		ct_report_run(m, r);
 	TEST_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == KSFT_PASS,
 		    "VMM B failed (wait status %#x)", status);
-	ct_report_run(m, r);
 	TEST_ASSERT(r->tsc_ok,
 		    "guest TSC minus host TSC changed across the restart: the gaps cannot be trusted");
 
@@ -2604,24 +2622,29 @@ static void ct_print_table(const struct ct_run_result *ct, const struct ct_run_r
 	ct_emit(false, "#  noise floor    the longest gap, and the p99.9 gap (log2 bucket bound),");
 	ct_emit(false, "#                 in T = %d ms of the same run with no event at all",
 		ct_opts.absence_ms);
+	ct_emit(false, "#  PREPARE        the longest gap in the call and %d ms after it",
+		CT_AROUND_MS);
+	ct_emit(false, "#                 (outside the stall by design: still attached)");
 	ct_emit(false, "#  DETACH/ATTACH  the longest gap in the call +-%d ms", CT_AROUND_MS);
-	ct_emit(false, "#  restart stall  the longest gap from DETACH until %d ms after ATTACH",
+	ct_emit(false, "#  restart stall  the longest gap from %d ms before DETACH until %d ms",
+		CT_AROUND_MS, CT_AROUND_MS);
+	ct_emit(false, "#                 after ATTACH (classic: from the pause until %d ms",
 		CT_AROUND_MS);
-	ct_emit(false, "#                 (classic: from the pause until %d ms after the new",
-		CT_AROUND_MS);
-	ct_emit(false, "#                 VMM runs the restored vCPU, T later)");
+	ct_emit(false, "#                 after the new VMM runs the restored vCPU, T later)");
 	ct_emit(false, "#  progress       guest iterations per 10^9 host cycles over the T");
 	ct_emit(false, "#                 with no VMM (classic: the whole restart epoch), as %%");
 	ct_emit(false, "#                 of the same guest attached (quiet)");
 	ct_emit(false, "#  monitor        the holder sampling the counter every ~1 ms: the");
 	ct_emit(false, "#                 longest it saw the counter stand still");
 	ct_emit(false, "#");
-	ct_emit(false, "# caretaker, %d runs (interleaved with %d classic)     median       max",
-		n, n);
+	ct_emit(false, "# %-34s %9s %9s", "", "median", "max");
+	ct_emit(false, "# caretaker, %d runs (interleaved with %d classic)", n, n);
 	ct_say_figure("noise floor: longest gap (ms)", ct, n,
 		      offsetof(struct ct_run_result, noise), "");
 	ct_say_figure("noise floor: p99.9 gap (ms)", ct, n,
 		      offsetof(struct ct_run_result, noise_p999), "");
+	ct_say_stall("longest gap after PREPARE (ms)", ct, n,
+		     offsetof(struct ct_run_result, prepare));
 	ct_say_stall("longest gap around DETACH (ms)", ct, n,
 		     offsetof(struct ct_run_result, detach));
 	ct_say_stall("longest gap around ATTACH (ms)", ct, n,
