@@ -10,6 +10,7 @@
 #include <linux/kvm_host.h>
 #include <linux/kvm_caretaker.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 
 #define CARETAKER_LUO_COMPATIBLE	"kvm-caretaker-v1"
 
@@ -65,6 +66,7 @@ struct caretaker_mem_slot {
  * @stall_ns: duration of the last DETACH or ATTACH (vCPUs stopped to guest resumed)
  * @parking: its CPUs are parked (counted by caretaker_parking())
  * @debugfs: its directory under /sys/kernel/debug/caretaker/
+ * @release_work: gives the CPUs and memory back after ATTACH
  * @arch: the architecture's part
  */
 struct caretaker_orphan {
@@ -79,6 +81,7 @@ struct caretaker_orphan {
 	u64 stall_ns;
 	bool parking;
 	struct dentry *debugfs;
+	struct work_struct release_work;
 	void *arch;
 };
 

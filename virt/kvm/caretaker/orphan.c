@@ -69,8 +69,23 @@ static void caretaker_orphan_undo(struct caretaker_orphan *o)
 	}
 }
 
+/*
+ * After ATTACH: bringing the CPUs up again takes long (INIT, SIPI, the
+ * whole CPU hotplug state machine), and the adopted guest must not wait
+ * for it, so it is done after the ioctl returned.
+ */
+static void caretaker_orphan_release_work(struct work_struct *work)
+{
+	struct caretaker_orphan *o = container_of(work, struct caretaker_orphan,
+						  release_work);
+
+	guard(mutex)(&o->lock);
+	caretaker_orphan_undo(o);
+}
+
 static void caretaker_orphan_free(struct caretaker_orphan *o)
 {
+	flush_work(&o->release_work);
 	debugfs_remove_recursive(o->debugfs);
 	caretaker_orphan_undo(o);
 	caretaker_arch_free(o);
@@ -309,6 +324,7 @@ int caretaker_orphan_create(struct kvm *kvm, const u32 *cpus, u32 nr_cpus)
 	if (!o)
 		return -ENOMEM;
 	mutex_init(&o->lock);
+	INIT_WORK(&o->release_work, caretaker_orphan_release_work);
 	o->state = KVM_CARETAKER_STATE_PREPARED;
 	o->nr_vcpus = nr_cpus;
 	o->cpus = kmemdup_array(cpus, nr_cpus, sizeof(*cpus), GFP_KERNEL_ACCOUNT);
@@ -378,8 +394,9 @@ static struct caretaker_refusal caretaker_check_vcpus(struct caretaker_orphan *o
  * @file: a caretaker fd
  *
  * Checks the adopting VM against the orphan (a mismatch leaves the
- * orphan running), stops the runtime, loads the state into @kvm's vCPUs
- * and gives the CPUs back to Linux.
+ * orphan running), stops the runtime and loads the state into @kvm's
+ * vCPUs.  The CPUs go back to Linux, and the memory is unpinned, right
+ * after the ioctl returns (a work item; the fd's release waits for it).
  *
  * Context: process context of @kvm's VMM, may sleep.
  * Return: 0 or a negative errno (logged).
@@ -429,7 +446,8 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file)
 		WRITE_ONCE(kvm->caretaker_memslots_frozen, false);
 		mutex_unlock(&kvm->slots_lock);
 	}
-	caretaker_orphan_undo(o);
+	/* The runtime is halted: the CPUs and the memory go back meanwhile. */
+	schedule_work(&o->release_work);
 out:
 	caretaker_log_refusal(kvm, "ATTACH", r);
 	return r.err;

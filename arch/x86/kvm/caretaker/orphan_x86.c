@@ -299,7 +299,6 @@ struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
 	struct ct_x86_orphan *x = o->arch;
 	phys_addr_t ncr3 = ct_pgtable_root_pa(&x->npt);
 	struct caretaker_refusal r;
-	unsigned int ms;
 	u32 i;
 
 	r = ct_x86_take(x, kvm);
@@ -313,14 +312,9 @@ struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
 		ct_runtime_start(&x->rt->cpus[i]);
 	}
 
-	for (i = 0; i < x->nr_vcpus; i++) {
-		struct ctrt_cpu *cb = x->rt->cpus[i].cb;
-
-		for (ms = 0; ms < 5000 && READ_ONCE(cb->state) == CTRT_ST_IDLE; ms++)
-			usleep_range(100, 200);
-		if (READ_ONCE(cb->state) == CTRT_ST_IDLE)
+	for (i = 0; i < x->nr_vcpus; i++)
+		if (ct_runtime_wait_started(&x->rt->cpus[i]))
 			break;
-	}
 	if (i == x->nr_vcpus)
 		return CARETAKER_OK;
 

@@ -9,6 +9,7 @@
 #include <linux/cpu.h>
 #include <linux/delay.h>
 #include <linux/gfp.h>
+#include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <asm/apic.h>
@@ -256,14 +257,16 @@ static void __noreturn ct_runtime_enter(void *arg)
 	unreachable();
 }
 
-static int ct_runtime_wait(struct ct_runtime_cpu *c, u32 want, bool kick)
+/* Wait until @c's state is @want, or with @leave until it is no longer @want. */
+static int ct_runtime_wait(struct ct_runtime_cpu *c, u32 want, bool leave, bool kick)
 {
-	unsigned int ms;
+	u64 deadline = ktime_get_ns() + CT_RUNTIME_TIMEOUT_MS * NSEC_PER_MSEC;
+	unsigned int i;
 	u32 state;
 
-	for (ms = 0; ms < CT_RUNTIME_TIMEOUT_MS; ms++) {
+	for (i = 0; ktime_get_ns() < deadline; i++) {
 		state = READ_ONCE(c->cb->state);
-		if (state == want)
+		if (leave ? state != want : state == want)
 			return 0;
 		if (state == CTRT_ST_FAULT) {
 			pr_err_ratelimited("runtime on CPU %u took exception %llu at %#llx (error %#llx, cr2 %#llx)\n",
@@ -271,10 +274,16 @@ static int ct_runtime_wait(struct ct_runtime_cpu *c, u32 want, bool kick)
 					   c->cb->fault_error, c->cb->fault_cr2);
 			return -EIO;
 		}
-		/* The runtime sleeps in HLT: an NMI wakes it to look again. */
-		if (kick && state != CTRT_ST_OFF)
+		/*
+		 * The runtime sleeps in HLT or runs the guest: an NMI makes it
+		 * look again.  Poll closely first, this is inside the stall.
+		 */
+		if (kick && state != CTRT_ST_OFF && !(i % 32))
 			apic->send_IPI(c->cpu, NMI_VECTOR);
-		usleep_range(500, 1000);
+		if (i < 512)
+			udelay(5);
+		else
+			usleep_range(500, 1000);
 	}
 	pr_err_ratelimited("runtime on CPU %u did not reach state %u (it is in %u)\n",
 			   c->cpu, want, READ_ONCE(c->cb->state));
@@ -306,7 +315,7 @@ int ct_runtime_park(struct ct_runtime *rt)
 		if (ret)
 			return ret;
 		c->parked = true;
-		ret = ct_runtime_wait(c, CTRT_ST_IDLE, false);
+		ret = ct_runtime_wait(c, CTRT_ST_IDLE, false, false);
 		if (ret)
 			return ret;
 	}
@@ -342,6 +351,22 @@ void ct_runtime_start(struct ct_runtime_cpu *c)
 }
 
 /**
+ * ct_runtime_wait_started() - wait until a started CPU runs its guest
+ * @c: the CPU, after ct_runtime_start()
+ *
+ * An NMI that arrives between the runtime's look at its command and its
+ * HLT only ends that HLT early, so the runtime is kicked again until it
+ * answers.
+ *
+ * Context: process context, may sleep.
+ * Return: 0, -EIO if the runtime faulted, -ETIMEDOUT.
+ */
+int ct_runtime_wait_started(struct ct_runtime_cpu *c)
+{
+	return ct_runtime_wait(c, CTRT_ST_IDLE, true, true);
+}
+
+/**
  * ct_runtime_stop() - stop a parked CPU's guest and halt the CPU
  * @c: the CPU
  *
@@ -361,7 +386,7 @@ int ct_runtime_stop(struct ct_runtime_cpu *c)
 	if (state == CTRT_ST_OFF || state == CTRT_ST_FAULT)
 		return -EIO;
 	WRITE_ONCE(c->cb->cmd, CTRT_CMD_STOP);
-	return ct_runtime_wait(c, CTRT_ST_HALTED, true);
+	return ct_runtime_wait(c, CTRT_ST_HALTED, false, true);
 }
 
 /**

@@ -63,6 +63,7 @@ struct ct_runtime *ct_runtime_create(unsigned int nr_cpus, const u32 *cpus,
 				     u32 xsave_size);
 int ct_runtime_park(struct ct_runtime *rt);
 void ct_runtime_start(struct ct_runtime_cpu *c);
+int ct_runtime_wait_started(struct ct_runtime_cpu *c);
 void ct_runtime_nmi(struct ct_runtime_cpu *c);
 int ct_runtime_stop(struct ct_runtime_cpu *c);
 void ct_runtime_destroy(struct ct_runtime *rt);
