@@ -6,8 +6,9 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/delay.h>
-#include <linux/math64.h>
 #include <linux/kvm_host.h>
+#include <linux/kvm_irqfd.h>
+#include <linux/math64.h>
 #include <linux/slab.h>
 #include <asm/svm.h>
 #include <asm/tsc.h>
@@ -209,11 +210,21 @@ static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm 
 	int ret;
 
 	kvm_for_each_vcpu(i, vcpu, kvm) {
-		struct ct_x86_vcpu *v = &x->vcpus[i];
-
 		r = caretaker_x86_check_vcpu_state(vcpu);
 		if (r.err)
 			return r;
+	}
+
+	/*
+	 * From here DETACH goes through.  Interrupts sent through the VM's
+	 * irqfds from now on stay in their eventfds, for the adopting VM's
+	 * KVM_IRQFD; the ones sent before are in the local APICs read below.
+	 */
+	kvm_irqfd_release_keep_counts(kvm);
+
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		struct ct_x86_vcpu *v = &x->vcpus[i];
+
 		ret = kvm_x86_vcpu_get_state(vcpu, &v->state);
 		if (ret)
 			return CARETAKER_REFUSE(ret, "the vCPU state could not be read");

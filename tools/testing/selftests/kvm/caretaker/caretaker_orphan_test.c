@@ -30,6 +30,7 @@
  * (one of each, with the guest's progress printed as it happens).  See
  * "bench and demo" below.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -40,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -47,6 +49,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/kvm_caretaker.h>
+#include <asm/svm.h>
 
 #include "kvm_util.h"
 #include "apic.h"
@@ -95,6 +98,7 @@ enum {
 	CT_CMD_NONE,
 	CT_CMD_OUT,	/* OUT CT_MARKER to CT_PORT */
 	CT_CMD_CPUID,	/* CPUID(0) into @cpuid */
+	CT_CMD_SHUTDOWN,	/* an empty IDT and an exception: triple fault */
 };
 
 /* One per vCPU in the heartbeat page; VMMs and the holder see it via the memfd. */
@@ -104,7 +108,8 @@ struct ct_beat {
 	__u64 command;		/* host: CT_CMD_*; the guest clears it */
 	__u64 done;		/* guest: commands carried out */
 	__u32 cpuid[4];		/* guest: EAX, EBX, ECX, EDX of CPUID(0) */
-	__u64 pad[2];
+	__u64 irqs;		/* guest: CT_IRQ_VECTOR interrupts taken */
+	__u64 pad;
 };
 
 static_assert(sizeof(struct ct_beat) == 64, "one cache line per vCPU");
@@ -124,6 +129,10 @@ static void guest_heartbeat(struct ct_beat *beat)
 		if (cmd == CT_CMD_OUT) {
 			__asm__ __volatile__("outb %%al, %%dx"
 					     : : "a"((u8)CT_MARKER), "d"((u16)CT_PORT));
+		} else if (cmd == CT_CMD_SHUTDOWN) {
+			static const struct desc_ptr empty;
+
+			__asm__ __volatile__("lidt %0; ud2" : : "m"(empty));
 		} else if (cmd == CT_CMD_CPUID) {
 			cpuid(0, &eax, &ebx, &ecx, &edx);
 			WRITE_ONCE(beat->cpuid[0], eax);
@@ -133,6 +142,41 @@ static void guest_heartbeat(struct ct_beat *beat)
 		}
 		WRITE_ONCE(beat->done, READ_ONCE(beat->done) + 1);
 	}
+}
+
+/*
+ * irqfd_in_gap: the VMMs route an irqfd's GSI to vCPU 0's local APIC as
+ * an MSI of this vector (fixed, edge).
+ */
+#define CT_IRQ_VECTOR	0xe0
+#define CT_IRQ_GSI	24	/* past the IOAPIC's pins */
+#define CT_IRQ_SIGNALS	3	/* sent while detached: one edge under VMM B */
+#define CT_IRQ_SETTLE_MS	300
+
+/* The heartbeat of the vCPU that takes the interrupts (only one does). */
+static struct ct_beat *ct_irq_beat;
+
+/*
+ * EOI (an exit) before the count: once VMM A sees the count move, the
+ * guest is done with exits, and DETACH finds it in the loop.
+ */
+static void guest_irq_handler(struct ex_regs *regs)
+{
+	xapic_write_reg(APIC_EOI, 0);
+	WRITE_ONCE(ct_irq_beat->irqs, READ_ONCE(ct_irq_beat->irqs) + 1);
+}
+
+/*
+ * guest_heartbeat() with the local APIC on and interrupts enabled.  The
+ * loop still makes no exit: only the handler does, and the runtime
+ * delivers no interrupt while detached.
+ */
+static void guest_heartbeat_irq(struct ct_beat *beat)
+{
+	ct_irq_beat = beat;
+	xapic_enable();
+	sti();
+	guest_heartbeat(beat);
 }
 
 /*
@@ -246,6 +290,7 @@ struct ct_handover {
 	__u32 vcpu_ids[CT_MAX_VCPUS];	/* in creation order */
 	struct ct_slot slots[CT_MAX_SLOTS];	/* memfd i backs slots[i] */
 	__u64 beat_gpa;			/* the heartbeat page */
+	__u32 nr_eventfds;		/* 1: an irqfd's eventfd follows the memfds */
 	struct ct_vcpu_state state[CT_MAX_VCPUS];
 };
 
@@ -254,6 +299,7 @@ struct ct_orphan {
 	struct ct_handover h;
 	int ct_fd;
 	int memfds[CT_MAX_SLOTS];
+	int eventfd;			/* an irqfd's, or -1 */
 	struct ct_beat *beats;		/* the holder's own mapping */
 	__u64 last_tsc[CT_MAX_VCPUS];	/* guest TSC last seen while detached */
 	struct ct_figures *fig;		/* shared with VMM B */
@@ -265,6 +311,8 @@ struct ct_figures {
 	__u64 attach_stall_ns;
 	__u64 beats;			/* under VMM B */
 	__u64 ns;
+	__u64 irq_ns;			/* irqfd_in_gap: KVM_IRQFD to the interrupt */
+	__u64 irqs;			/* ... the guest's count at the end */
 };
 
 /* ---- small helpers ---- */
@@ -461,6 +509,30 @@ static struct kvm_caretaker_status ct_status(int ct_fd)
 	return st;
 }
 
+static struct kvm_caretaker_vcpu_status ct_vcpu_status(int ct_fd, __u32 index)
+{
+	struct kvm_caretaker_vcpu_status vs = { .vcpu_index = index };
+
+	TEST_ASSERT(!ioctl(ct_fd, KVM_CARETAKER_GET_VCPU_STATUS, &vs),
+		    "GET_VCPU_STATUS(%u): %s", index, strerror(errno));
+	TEST_ASSERT_EQ(vs.vcpu_index, index);
+	return vs;
+}
+
+/* The vCPU waits on exit @code, at a RIP in the guest, and counted it. */
+static void ct_expect_blocked_on(int ct_fd, __u64 code, __u32 kind)
+{
+	struct kvm_caretaker_vcpu_status vs = ct_vcpu_status(ct_fd, 0);
+
+	TEST_ASSERT(vs.state == KVM_CARETAKER_VCPU_BLOCKED &&
+		    vs.blocked_exit_code == code && vs.blocked_rip &&
+		    vs.exits_by_kind[kind] == 1 && vs.detached_ns >= vs.blocked_ns,
+		    "GET_VCPU_STATUS: state %u exit %#llx rip %#llx kind %u count %llu, expected blocked on %#llx",
+		    vs.state, (unsigned long long)vs.blocked_exit_code,
+		    (unsigned long long)vs.blocked_rip, kind,
+		    (unsigned long long)vs.exits_by_kind[kind], (unsigned long long)code);
+}
+
 static struct kvm_caretaker_status ct_expect_status(int ct_fd, __u32 state,
 						    __u32 nr_vcpus)
 {
@@ -626,6 +698,21 @@ static void ct_expect_done(struct ct_beat *beat, __u64 done, const char *what)
 	}
 }
 
+/* Poll until the guest has taken @n interrupts; returns how long it took, in ns. */
+static __u64 ct_wait_irqs(struct ct_beat *beat, __u64 n, const char *when)
+{
+	__u64 start = ct_now_ns();
+
+	while (READ_ONCE(beat->irqs) < n) {
+		TEST_ASSERT(ct_now_ns() - start < CT_WAIT_MS * 1000000ULL,
+			    "%llu interrupts %s after %d ms, expected %llu",
+			    (unsigned long long)READ_ONCE(beat->irqs), when, CT_WAIT_MS,
+			    (unsigned long long)n);
+		ct_sleep_ms(1);
+	}
+	return ct_now_ns() - start;
+}
+
 struct ct_gap {
 	__u64 ns;
 	__u64 beats[CT_MAX_VCPUS];
@@ -678,12 +765,17 @@ static void ct_watch(struct ct_orphan *o, int ms, struct ct_gap *g)
 			    "vCPU%u: only +%llu heartbeats in %llu ms detached", i,
 			    (unsigned long long)g->beats[i],
 			    (unsigned long long)g->ns / 1000000);
-		ticks = (double)g->ns / 1e6 * o->h.state[i].tsc_khz;
+		/*
+		 * Against the time the monitor last saw this vCPU's counter
+		 * move: under single-threaded TCG a vCPU can go unscheduled
+		 * for a while, and its last TSC is as old as its last beat.
+		 */
+		ticks = (double)(seen[i] - start) / 1e6 * o->h.state[i].tsc_khz;
 		ratio = g->tsc[i] / ticks;
 		TEST_ASSERT(ratio > 0.25 && ratio < 4,
 			    "vCPU%u: guest TSC advanced %llu in %llu ms at %u kHz (ratio %.2f)",
 			    i, (unsigned long long)g->tsc[i],
-			    (unsigned long long)g->ns / 1000000,
+			    (unsigned long long)(seen[i] - start) / 1000000,
 			    o->h.state[i].tsc_khz, ratio);
 	}
 	TEST_ASSERT(g->max_stall_ns <= CT_MAX_STALL_MS * 1000000ULL,
@@ -718,6 +810,7 @@ struct ct_guest {
 	__u32 nr_slots;
 	struct ct_slot slots[CT_MAX_SLOTS];
 	int memfds[CT_MAX_SLOTS];
+	int eventfd;			/* an irqfd's, or -1 */
 };
 
 /*
@@ -771,6 +864,7 @@ static void __ct_guest_create(struct ct_guest *g, __u32 nr_vcpus, void *guest_co
 	__u32 i;
 
 	memset(g, 0, sizeof(*g));
+	g->eventfd = -1;
 	g->nr_vcpus = nr_vcpus;
 	g->vm = __vm_create(VM_SHAPE_DEFAULT, nr_vcpus, 0);
 	vm_enable_cap(g->vm, KVM_CAP_CARETAKER, 0);
@@ -788,6 +882,39 @@ static void __ct_guest_create(struct ct_guest *g, __u32 nr_vcpus, void *guest_co
 static void ct_guest_create(struct ct_guest *g, __u32 nr_vcpus)
 {
 	__ct_guest_create(g, nr_vcpus, guest_heartbeat, 1);
+}
+
+/*
+ * Route CT_IRQ_GSI to the local APIC of @apic_id as an MSI of
+ * CT_IRQ_VECTOR (physical destination, fixed, edge), the only route of
+ * @vm, and make @eventfd its irqfd.
+ */
+static void ct_route_irqfd(struct kvm_vm *vm, __u32 apic_id, int eventfd)
+{
+	struct kvm_irq_routing *routing = kvm_gsi_routing_create();
+
+	routing->nr = 1;
+	routing->entries[0].gsi = CT_IRQ_GSI;
+	routing->entries[0].type = KVM_IRQ_ROUTING_MSI;
+	routing->entries[0].u.msi.address_lo = APIC_DEFAULT_GPA | (apic_id << 12);
+	routing->entries[0].u.msi.data = CT_IRQ_VECTOR;
+	kvm_gsi_routing_write(vm, routing);
+	kvm_assign_irqfd(vm, CT_IRQ_GSI, eventfd);
+}
+
+/*
+ * ... running guest_heartbeat_irq() on one vCPU, the local APIC page
+ * mapped and the handler installed (the IDT is the library's, in guest
+ * memory: VMM B finds it there), with an irqfd routed to it.
+ */
+static void ct_guest_create_irq(struct ct_guest *g)
+{
+	__ct_guest_create(g, 1, guest_heartbeat_irq, 1);
+	virt_pg_map(g->vm, APIC_DEFAULT_GPA, APIC_DEFAULT_GPA);
+	vm_install_exception_handler(g->vm, CT_IRQ_VECTOR, guest_irq_handler);
+	g->eventfd = eventfd(0, EFD_CLOEXEC);
+	TEST_ASSERT(g->eventfd >= 0, "eventfd: %s", strerror(errno));
+	ct_route_irqfd(g->vm, g->vcpus[0]->id, g->eventfd);
 }
 
 static void ct_guest_run(struct ct_guest *g)
@@ -908,7 +1035,8 @@ static void ct_restore_vcpu(struct kvm_vcpu *vcpu, struct ct_vcpu_state *s)
 
 /* ---- handing over: SCM_RIGHTS on a SOCK_SEQPACKET socketpair ---- */
 
-#define CT_MAX_FDS	(1 + CT_MAX_SLOTS)
+/* The caretaker fd, the memfds, an irqfd's eventfd. */
+#define CT_MAX_FDS	(2 + CT_MAX_SLOTS)
 
 static void ct_send_handover(int sock, const struct ct_handover *h, const int *fds,
 			     int nr_fds)
@@ -937,7 +1065,8 @@ static void ct_send_handover(int sock, const struct ct_handover *h, const int *f
 /*
  * False if VMM A went away without handing over.  @with_ct_fd: the
  * caretaker fd comes first, else (a classic restart, or the memory only)
- * just the memfds, and o->ct_fd is -1.
+ * just the memfds, and o->ct_fd is -1.  An irqfd's eventfd, if any, comes
+ * last.
  */
 static bool ct_recv_handover(int sock, struct ct_orphan *o, bool with_ct_fd)
 {
@@ -969,13 +1098,15 @@ static bool ct_recv_handover(int sock, struct ct_orphan *o, bool with_ct_fd)
 	TEST_ASSERT(c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS,
 		    "no SCM_RIGHTS in the handover");
 	nr_fds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-	TEST_ASSERT(nr_fds == with_ct_fd + (int)o->h.nr_slots &&
-		    o->h.nr_slots <= CT_MAX_SLOTS,
-		    "%d fds for %u memslots", nr_fds, o->h.nr_slots);
+	TEST_ASSERT(nr_fds == with_ct_fd + (int)(o->h.nr_slots + o->h.nr_eventfds) &&
+		    o->h.nr_slots <= CT_MAX_SLOTS && o->h.nr_eventfds <= 1,
+		    "%d fds for %u memslots and %u eventfds", nr_fds, o->h.nr_slots,
+		    o->h.nr_eventfds);
 	memcpy(fds, CMSG_DATA(c), sizeof(int) * nr_fds);
 	o->ct_fd = with_ct_fd ? fds[0] : -1;
 	for (i = 0; i < o->h.nr_slots; i++)
 		o->memfds[i] = fds[with_ct_fd + i];
+	o->eventfd = o->h.nr_eventfds ? fds[nr_fds - 1] : -1;
 	return true;
 }
 
@@ -1015,6 +1146,7 @@ static struct ct_beat *ct_map_beats(const struct ct_orphan *o)
 
 #define CT_A_DETACH_TWICE	BIT(0)
 #define CT_A_LINGER		BIT(1)	/* wait to be SIGKILLed */
+#define CT_A_IRQFD		BIT(2)	/* guest_heartbeat_irq(), one vCPU, an irqfd */
 
 /* DETACH, and every vCPU's KVM_RUN must end with KVM_EXIT_CARETAKER. */
 static void ct_guest_detach(struct ct_guest *g, int ct_fd)
@@ -1036,7 +1168,8 @@ static void ct_guest_detach(struct ct_guest *g, int ct_fd)
 
 /*
  * Send what a new VMM needs: @h, completed with the VM's layout, the
- * caretaker fd unless it is negative, and the memfds.
+ * caretaker fd unless it is negative, the memfds and the irqfd's eventfd
+ * if the VM has one.
  */
 static void ct_guest_hand_over(int sock, const struct ct_guest *g, struct ct_handover *h,
 			       int ct_fd)
@@ -1050,10 +1183,13 @@ static void ct_guest_hand_over(int sock, const struct ct_guest *g, struct ct_han
 	h->nr_slots = g->nr_slots;
 	memcpy(h->slots, g->slots, sizeof(h->slots));
 	h->beat_gpa = g->beat_gpa;
+	h->nr_eventfds = g->eventfd >= 0;
 	if (ct_fd >= 0)
 		fds[nr_fds++] = ct_fd;
 	for (i = 0; i < g->nr_slots; i++)
 		fds[nr_fds++] = g->memfds[i];
+	if (g->eventfd >= 0)
+		fds[nr_fds++] = g->eventfd;
 	ct_send_handover(sock, h, fds, nr_fds);
 }
 
@@ -1066,9 +1202,19 @@ static void ct_vmm_a(int sock, __u32 nr_vcpus, unsigned int flags)
 	__u32 i;
 
 	TEST_ASSERT(h, "calloc");
-	ct_guest_create(&g, nr_vcpus);
+	if (flags & CT_A_IRQFD) {
+		TEST_ASSERT(nr_vcpus == 1, "an irqfd guest has one vCPU");
+		ct_guest_create_irq(&g);
+	} else {
+		ct_guest_create(&g, nr_vcpus);
+	}
 	ct_guest_run(&g);
 	ct_expect_beats(g.beats, nr_vcpus, CT_BEATS_ALIVE, "under VMM A");
+	if (flags & CT_A_IRQFD) {
+		/* The route works: one signal, one interrupt. */
+		TEST_ASSERT(!eventfd_write(g.eventfd, 1), "eventfd_write: %s", strerror(errno));
+		ct_wait_irqs(&g.beats[0], 1, "under VMM A");
+	}
 
 	ct_fd = ct_prepare(g.vm, ct_cpus, nr_vcpus);
 	TEST_ASSERT(ct_fd >= 0, "PREPARE: %s", strerror(errno));
@@ -1213,6 +1359,8 @@ static int ct_orphan_close(struct ct_orphan *o)
 		TEST_ASSERT(!close(o->ct_fd), "close the caretaker fd");
 	for (i = 0; i < o->h.nr_slots; i++)
 		close(o->memfds[i]);
+	if (o->eventfd >= 0)
+		close(o->eventfd);
 	for (i = 0; i < o->h.nr_vcpus; i++)
 		ms = max(ms, ct_wait_cpu_online(ct_cpus[i]));
 	munmap(o->beats, getpagesize());
@@ -1625,6 +1773,7 @@ static void test_blocking(void)
 	o = ct_orphan_make(1, 0);
 	ct_watch(o, CT_SHORT_GAP_MS, &g);
 	ms_out = ct_block_on(o, CT_CMD_OUT);
+	ct_expect_blocked_on(o->ct_fd, SVM_EXIT_IOIO, KVM_CARETAKER_EXIT_IO);
 	ct_vmm_b(o, vmm_b_blocked_out);
 	ct_orphan_close(o);
 
@@ -1635,11 +1784,209 @@ static void test_blocking(void)
 	o = ct_orphan_make(1, 0);
 	ct_watch(o, CT_SHORT_GAP_MS, &g);
 	ms_cpuid = ct_block_on(o, CT_CMD_CPUID);
+	ct_expect_blocked_on(o->ct_fd, SVM_EXIT_CPUID, KVM_CARETAKER_EXIT_CPUID);
 	ct_vmm_b(o, vmm_b_blocked_cpuid);
 	ct_orphan_close(o);
 
 	printf("# blocking: blocked %d ms after OUT, %d ms after CPUID; both done after ATTACH\n",
 	       ms_out, ms_cpuid);
+}
+
+static void vmm_b_shutdown(struct ct_orphan *o)
+{
+	struct ct_adopter a;
+	struct ct_runner *r = &a.runners[0];
+
+	ct_adopter_create(&a, o, CT_FLAW_NONE);
+	ct_adopt(&a, o);
+	/* The triple fault the guest made while detached is KVM's now. */
+	ct_run_once(r, a.vcpus[0], "the shutdown");
+	TEST_ASSERT(r->ret == 0 && r->exit_reason == KVM_EXIT_SHUTDOWN,
+		    "expected KVM_EXIT_SHUTDOWN, got %d errno %d exit %u",
+		    r->ret, r->err, r->exit_reason);
+	ct_adopter_free(&a, o);
+}
+
+/* A guest that triple-faults while detached does not take the host down. */
+static void test_triple_fault(void)
+{
+	struct ct_orphan *o = ct_orphan_make(1, 0);
+	struct ct_gap g;
+	int ms;
+
+	ct_watch(o, CT_SHORT_GAP_MS, &g);
+	ms = ct_block_on(o, CT_CMD_SHUTDOWN);
+	ct_expect_blocked_on(o->ct_fd, SVM_EXIT_SHUTDOWN, KVM_CARETAKER_EXIT_SHUTDOWN);
+	ct_vmm_b(o, vmm_b_shutdown);
+	ct_orphan_close(o);
+	printf("# triple_fault: blocked %d ms after the fault; KVM_EXIT_SHUTDOWN after ATTACH\n",
+	       ms);
+}
+
+/* The debugfs directory of the only orphan there is. */
+static void ct_orphan_debugfs(char *path, size_t size, const char *file)
+{
+	const char *root = "/sys/kernel/debug/caretaker";
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	dir = opendir(root);
+	TEST_ASSERT(dir, "opendir %s: %s", root, strerror(errno));
+	while ((d = readdir(dir)))
+		if (!strncmp(d->d_name, "orphan-", 7)) {
+			snprintf(path, size, "%s/%s/%s", root, d->d_name, file);
+			n++;
+		}
+	closedir(dir);
+	TEST_ASSERT(n == 1, "%d orphans in %s, expected 1", n, root);
+}
+
+/*
+ * NMIs sent to a parked CPU while the guest runs: each makes one exit,
+ * the runtime's own handler takes it, and the guest goes on.
+ */
+static void test_nmi_in_gap(void)
+{
+	struct ct_orphan *o = ct_orphan_make(1, 0);
+	struct kvm_caretaker_vcpu_status before, after;
+	char path[PATH_MAX];
+	__u64 nmi_exits;
+	struct ct_gap g;
+	int fd;
+
+	ct_watch(o, CT_SHORT_GAP_MS, &g);
+	before = ct_vcpu_status(o->ct_fd, 0);
+	ct_orphan_debugfs(path, sizeof(path), "nmi");
+	fd = open(path, O_WRONLY);
+	TEST_ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
+	TEST_ASSERT(write(fd, "20", 2) == 2, "write %s: %s", path, strerror(errno));
+	close(fd);
+	after = ct_vcpu_status(o->ct_fd, 0);
+	nmi_exits = after.exits_by_kind[KVM_CARETAKER_EXIT_NMI];
+	TEST_ASSERT(after.nmis >= before.nmis + 20 &&
+		    nmi_exits > before.exits_by_kind[KVM_CARETAKER_EXIT_NMI] &&
+		    after.state == KVM_CARETAKER_VCPU_RUNNING,
+		    "after 20 NMIs: nmis %llu -> %llu, NMI exits %llu -> %llu, state %u",
+		    (unsigned long long)before.nmis, (unsigned long long)after.nmis,
+		    (unsigned long long)before.exits_by_kind[KVM_CARETAKER_EXIT_NMI],
+		    (unsigned long long)nmi_exits, after.state);
+	ct_expect_beats(o->beats, 1, CT_BEATS_ALIVE, "after the NMIs");
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+	ct_vmm_b(o, vmm_b_heartbeat);
+	/* Adopted: the telemetry stays readable, final. */
+	after = ct_vcpu_status(o->ct_fd, 0);
+	TEST_ASSERT(after.state == KVM_CARETAKER_VCPU_STOPPED && after.detached_ns,
+		    "after ATTACH: state %u detached_ns %llu", after.state,
+		    (unsigned long long)after.detached_ns);
+	ct_orphan_close(o);
+	printf("# nmi_in_gap: %llu NMIs taken by the runtime, %llu NMI exits, ",
+	       (unsigned long long)(after.nmis - before.nmis), (unsigned long long)nmi_exits);
+	printf("guest went on; detached %llu ms\n",
+	       (unsigned long long)after.detached_ns / 1000000);
+}
+
+/*
+ * VMM B: the adopted guest has taken the one interrupt of VMM A only.
+ * Its irqfd on the same eventfd finds the gap's signals pending: one
+ * interrupt (edge), at once.
+ */
+static void vmm_b_irqfd(struct ct_orphan *o)
+{
+	struct ct_adopter a;
+	__u64 start, irqs;
+
+	ct_adopter_create(&a, o, CT_FLAW_NONE);
+	ct_adopt(&a, o);
+	ct_expect_same_state(a.vcpus[0], &o->h.state[0]);
+	TEST_ASSERT_EQ(READ_ONCE(a.beats[0].irqs), 1);
+	/* After ATTACH: the interrupt goes into the adopted local APIC. */
+	start = ct_now_ns();
+	ct_route_irqfd(a.vm, o->h.vcpu_ids[0], o->eventfd);
+	ct_adopter_run(&a);
+	ct_wait_irqs(&a.beats[0], 2, "under VMM B");
+	o->fig->irq_ns = ct_now_ns() - start;
+	ct_sleep_ms(CT_IRQ_SETTLE_MS);
+	irqs = READ_ONCE(a.beats[0].irqs);
+	TEST_ASSERT(irqs == 2,
+		    "%d signals in the gap made %llu interrupts under VMM B, expected 1",
+		    CT_IRQ_SIGNALS, (unsigned long long)irqs - 1);
+	ct_expect_running_under_b(&a, o);
+	o->fig->irqs = READ_ONCE(a.beats[0].irqs);
+	ct_adopter_pause(&a);
+	ct_adopter_free(&a, o);
+}
+
+/*
+ * Signals sent through an irqfd while the guest has no VMM: DETACH left
+ * the eventfd's count alone, the guest takes no interrupt detached, and
+ * the adopting VM's KVM_IRQFD on the same eventfd delivers them.
+ */
+static void test_irqfd_in_gap(void)
+{
+	struct ct_orphan *o = ct_orphan_make(1, CT_A_IRQFD);
+	struct pollfd p;
+	struct ct_gap g;
+	__u64 irqs;
+	int i;
+
+	TEST_ASSERT(o->eventfd >= 0, "no eventfd in the handover");
+	p = (struct pollfd){ .fd = o->eventfd, .events = POLLIN };
+	TEST_ASSERT(poll(&p, 1, 0) == 0, "the eventfd has a count before the gap's signals");
+	TEST_ASSERT_EQ(READ_ONCE(o->beats[0].irqs), 1);
+	for (i = 0; i < CT_IRQ_SIGNALS; i++)
+		TEST_ASSERT(!eventfd_write(o->eventfd, 1), "eventfd_write: %s",
+			    strerror(errno));
+	ct_watch(o, CT_IRQ_SETTLE_MS, &g);
+	irqs = READ_ONCE(o->beats[0].irqs);
+	TEST_ASSERT(irqs == 1, "the guest took %llu interrupts while detached",
+		    (unsigned long long)irqs - 1);
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+	TEST_ASSERT(poll(&p, 1, 0) == 1 && (p.revents & POLLIN),
+		    "the gap's signals are not pending in the eventfd");
+	ct_vmm_b(o, vmm_b_irqfd);
+	printf("# irqfd_in_gap: 1 interrupt under VMM A; %d signals while detached, none taken",
+	       CT_IRQ_SIGNALS);
+	printf(" (+%llu beats in %llu ms); under VMM B 1 interrupt %llu us after KVM_IRQFD,",
+	       (unsigned long long)g.beats[0], (unsigned long long)g.ns / 1000000,
+	       (unsigned long long)o->fig->irq_ns / 1000);
+	printf(" %llu in all, +%llu beats in %llu ms\n", (unsigned long long)o->fig->irqs,
+	       (unsigned long long)o->fig->beats, (unsigned long long)o->fig->ns / 1000000);
+	ct_orphan_close(o);
+}
+
+/* Suspend would power the parked CPUs off: refused while any is parked. */
+static void test_suspend_refused(void)
+{
+	struct ct_guest g;
+	char states[128] = "";
+	int ct_fd, fd, r;
+	ssize_t n;
+
+	fd = open("/sys/power/state", O_RDONLY);
+	TEST_ASSERT(fd >= 0, "open /sys/power/state: %s (CONFIG_SUSPEND?)", strerror(errno));
+	n = read(fd, states, sizeof(states) - 1);
+	close(fd);
+	TEST_ASSERT(n > 0 && strstr(states, "freeze"), "no freeze in /sys/power/state: '%s'",
+		    states);
+
+	ct_guest_create(&g, 1);
+	ct_guest_run(&g);
+	ct_fd = ct_prepare(g.vm, ct_cpus, 1);
+	TEST_ASSERT(ct_fd >= 0, "PREPARE: %s", strerror(errno));
+	fd = open("/sys/power/state", O_WRONLY);
+	TEST_ASSERT(fd >= 0, "open /sys/power/state: %s", strerror(errno));
+	r = write(fd, "freeze", 6);
+	TEST_ASSERT(r == -1 && errno == EBUSY,
+		    "suspend with a CPU parked: %d errno %d, expected EBUSY", r, errno);
+	close(fd);
+	ct_expect_beats(g.beats, 1, CT_BEATS_ALIVE, "after the refused suspend");
+	close(ct_fd);
+	ct_wait_cpu_online(ct_cpus[0]);
+	ct_guest_pause(&g);
+	kvm_vm_free(g.vm);
+	printf("# suspend_refused: freeze refused with EBUSY while CPU %u was parked\n",
+	       ct_cpus[0]);
 }
 
 static void vmm_b_two_vcpus(struct ct_orphan *o)
@@ -2715,6 +3062,10 @@ static const struct {
 	{ "heartbeat", test_heartbeat },
 	{ "blocking", test_blocking },
 	{ "two_vcpus", test_two_vcpus },
+	{ "triple_fault", test_triple_fault },
+	{ "nmi_in_gap", test_nmi_in_gap },
+	{ "suspend_refused", test_suspend_refused },
+	{ "irqfd_in_gap", test_irqfd_in_gap },
 	{ "close_without_attach", test_close_without_attach },
 	{ "undo_prepare", test_undo_prepare },
 	{ "memfd_frozen", test_memfd_frozen },
