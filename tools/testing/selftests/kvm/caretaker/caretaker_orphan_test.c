@@ -1505,11 +1505,36 @@ static void ct_adopter_free(struct ct_adopter *a, const struct ct_orphan *o)
 }
 
 /* ATTACH, and everything that must hold right after it. */
+/*
+ * What a VMM does before ATTACH so that the guest does not wait for
+ * KVM's page faults after it: map the whole memory in KVM's page tables
+ * (KVM_PRE_FAULT_MEMORY), while the guest still runs on the caretaker.
+ */
+static void ct_prefault(struct ct_adopter *a, struct ct_orphan *o)
+{
+	struct kvm_pre_fault_memory range;
+	__u32 i;
+	int r;
+
+	for (i = 0; i < o->h.nr_slots; i++) {
+		range = (struct kvm_pre_fault_memory){
+			.gpa = o->h.slots[i].gpa,
+			.size = o->h.slots[i].size,
+		};
+		do {
+			r = ioctl(a->vcpus[0]->fd, KVM_PRE_FAULT_MEMORY, &range);
+		} while (r < 0 && (errno == EINTR || errno == EAGAIN));
+		TEST_ASSERT(!r && !range.size, "KVM_PRE_FAULT_MEMORY of slot %u: %s",
+			    o->h.slots[i].slot, strerror(errno));
+	}
+}
+
 static void ct_adopt(struct ct_adopter *a, struct ct_orphan *o)
 {
 	struct kvm_caretaker_status st;
 	__u32 i;
 
+	ct_prefault(a, o);
 	TEST_ASSERT(!ct_attach(a->vm, o->ct_fd), "ATTACH: %s", strerror(errno));
 	st = ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_ATTACHED, o->h.nr_vcpus);
 	o->fig->attach_stall_ns = st.stall_ns;
@@ -2669,6 +2694,7 @@ static void vmm_b_bench_adopt(struct ct_orphan *o)
 
 	ct_adopter_create(&a, o, CT_FLAW_NONE);
 	tr = (struct ct_trail *)a.beats;
+	ct_prefault(&a, o);
 	ct_epoch(log, tr, CT_EP_ATTACH);
 	ct_sleep_ms(CT_AROUND_MS);
 	/* Run at once: until KVM_RUN the guest stands still. */
