@@ -16,20 +16,11 @@
  */
 #include <linux/compiler.h>
 #include <linux/types.h>
+#include <asm/msr-index.h>
+#include <asm/processor-flags.h>
+#include <uapi/asm/svm.h>
 
 #include "rt.h"
-
-#define MSR_EFER		0xc0000080
-#define EFER_SVME		BIT_ULL(12)
-#define MSR_VM_HSAVE_PA		0xc0010117
-#define MSR_TSC_AUX		0xc0000103
-#define MSR_SPEC_CTRL		0x00000048
-#define MSR_PRED_CMD		0x00000049
-#define PRED_CMD_IBPB		1
-#define X86_CR4_PGE		BIT_ULL(7)
-
-#define SVM_EXIT_INTR		0x060
-#define SVM_EXIT_NMI		0x061
 
 struct ctrt_tss {
 	u32 reserved0;
@@ -207,7 +198,7 @@ static void ctrt_load_guest_context(struct ctrt_cpu *cb)
 	if (cb->flags & CTRT_F_TSC_AUX)
 		rt_wrmsr(MSR_TSC_AUX, cb->tsc_aux);
 	if (cb->flags & CTRT_F_SPEC_CTRL)
-		rt_wrmsr(MSR_SPEC_CTRL, cb->spec_ctrl);
+		rt_wrmsr(MSR_IA32_SPEC_CTRL, cb->spec_ctrl);
 }
 
 static void ctrt_save_guest_context(struct ctrt_cpu *cb)
@@ -228,7 +219,7 @@ static void ctrt_save_guest_context(struct ctrt_cpu *cb)
 	if (cb->flags & CTRT_F_TSC_AUX)
 		cb->tsc_aux = rt_rdmsr(MSR_TSC_AUX);
 	if (cb->flags & CTRT_F_SPEC_CTRL)
-		cb->spec_ctrl = rt_rdmsr(MSR_SPEC_CTRL);
+		cb->spec_ctrl = rt_rdmsr(MSR_IA32_SPEC_CTRL);
 }
 
 static void ctrt_block(struct ctrt_cpu *cb, u64 code)
@@ -268,7 +259,7 @@ static void ctrt_run(struct ctrt_cpu *cb)
 		ctrt_vmrun(&cb->gprs, cb->vmcb_pa);
 		rt_vmload(cb->hostsave_pa);
 		if (cb->flags & CTRT_F_IBPB)
-			rt_wrmsr(MSR_PRED_CMD, PRED_CMD_IBPB);
+			rt_wrmsr(MSR_IA32_PRED_CMD, PRED_CMD_IBPB);
 
 		cb->vmruns++;
 		/* Only the first VMRUN flushes this ASID. */

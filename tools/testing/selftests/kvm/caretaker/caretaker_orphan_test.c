@@ -56,6 +56,8 @@
 #include "hyperv.h"
 #include "processor.h"
 
+#include "caretaker_util.h"
+
 #ifndef KVM_EXIT_CARETAKER
 #define KVM_EXIT_CARETAKER	44	/* until the installed linux/kvm.h has it */
 #endif
@@ -340,48 +342,6 @@ static int ct_first_diff(const void *a, const void *b, size_t size)
 			return i;
 	return -1;
 }
-
-/* ---- the kernel log: the reasons behind the errnos ---- */
-
-static int kmsg_fd = -1;
-
-static void kmsg_mark(void)
-{
-	if (kmsg_fd < 0)
-		kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-	TEST_ASSERT(kmsg_fd >= 0, "open /dev/kmsg");
-	lseek(kmsg_fd, 0, SEEK_END);
-}
-
-/* Is there a record since kmsg_mark() that contains @what? */
-static bool kmsg_has(const char *what)
-{
-	char rec[1024];
-	ssize_t n;
-
-	for (;;) {
-		n = read(kmsg_fd, rec, sizeof(rec) - 1);
-		if (n < 0 && errno == EPIPE)
-			continue;	/* overwritten records: go on */
-		if (n <= 0)
-			return false;
-		rec[n] = 0;
-		if (strstr(rec, what))
-			return true;
-	}
-}
-
-static void __expect_refused(int r, const char *call, int err, const char *why)
-{
-	TEST_ASSERT(r == -1 && errno == err,
-		    "%s: expected errno %d (%s), got %d errno %d (%s)",
-		    call, err, strerror(err), r, errno, strerror(errno));
-	TEST_ASSERT(kmsg_has(why), "%s: no '%s' in the kernel log", call, why);
-}
-
-/* A call must fail with @err, and the kernel must have logged @why. */
-#define EXPECT_REFUSED(call, err, why) \
-	__expect_refused((kmsg_mark(), (call)), #call, err, why)
 
 /* ---- physical CPUs ---- */
 
@@ -815,14 +775,13 @@ struct ct_guest {
 
 /*
  * Move every memslot onto a shared memfd mapping at the same address (as
- * caretaker_uapi_test's ct_vm_back_with_memfd() does), keeping the memfds:
+ * caretaker_uapi_test does, with ct_region_to_memfd()), keeping the memfds:
  * they are what VMM A hands over.
  */
 static void ct_guest_back_with_memfds(struct ct_guest *g)
 {
 	struct userspace_mem_region *region;
 	int bkt, fd;
-	void *copy;
 
 	hash_for_each(g->vm->regions.slot_hash, bkt, region, slot_node) {
 		TEST_ASSERT(region->backing_src_type == VM_MEM_SRC_ANONYMOUS ||
@@ -830,17 +789,7 @@ static void ct_guest_back_with_memfds(struct ct_guest *g)
 			    "memslot %u: unexpected backing %d", region->region.slot,
 			    region->backing_src_type);
 		TEST_ASSERT(g->nr_slots < CT_MAX_SLOTS, "too many memslots");
-		copy = malloc(region->mmap_size);
-		TEST_ASSERT(copy, "malloc");
-		memcpy(copy, region->mmap_start, region->mmap_size);
-		fd = memfd_create("caretaker-guest", 0);
-		TEST_ASSERT(fd >= 0, "memfd_create");
-		TEST_ASSERT(!ftruncate(fd, region->mmap_size), "ftruncate");
-		TEST_ASSERT(mmap(region->mmap_start, region->mmap_size,
-				 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-				 fd, 0) == region->mmap_start, "mmap memfd");
-		memcpy(region->mmap_start, copy, region->mmap_size);
-		free(copy);
+		fd = ct_region_to_memfd(region);
 
 		g->memfds[g->nr_slots] = fd;
 		g->slots[g->nr_slots++] = (struct ct_slot) {
@@ -1832,6 +1781,49 @@ static void vmm_b_shutdown(struct ct_orphan *o)
 	ct_adopter_free(&a, o);
 }
 
+/*
+ * Cancel: while its VMM lives, the source VM adopts its own orphan back;
+ * the guest goes on under KVM, the CPU comes back, the memslots thaw.
+ */
+static void test_cancel(void)
+{
+	struct kvm_caretaker_vcpu_status vs;
+	struct ct_guest g;
+	__u64 c0, exits;
+	int ct_fd, ms;
+
+	ct_guest_create(&g, 1);
+	ct_guest_run(&g);
+	ct_expect_beats(g.beats, 1, CT_BEATS_ALIVE, "under the VMM");
+	ct_fd = ct_prepare(g.vm, ct_cpus, 1);
+	TEST_ASSERT(ct_fd >= 0, "PREPARE: %s", strerror(errno));
+	ct_guest_detach(&g, ct_fd);
+	ct_expect_status(ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+	c0 = READ_ONCE(g.beats[0].counter);
+	exits = vcpu_get_stat(g.vcpus[0], exits);
+	ct_sleep_ms(CT_SHORT_GAP_MS);
+	TEST_ASSERT(READ_ONCE(g.beats[0].counter) > c0 + CT_BEATS_ALIVE,
+		    "the guest did not run detached");
+	/* The runtime runs it, not KVM: the source vCPU makes no exit. */
+	TEST_ASSERT_EQ(vcpu_get_stat(g.vcpus[0], exits), exits);
+
+	TEST_ASSERT(!ct_attach(g.vm, ct_fd), "ATTACH into the source VM: %s",
+		    strerror(errno));
+	ct_expect_status(ct_fd, KVM_CARETAKER_STATE_ATTACHED, 1);
+	vs = ct_vcpu_status(ct_fd, 0);
+	TEST_ASSERT(vs.state == KVM_CARETAKER_VCPU_STOPPED, "vCPU state %u", vs.state);
+	ct_guest_run(&g);
+	ct_expect_beats(g.beats, 1, CT_BEATS_ALIVE, "back under its own VMM");
+	ms = ct_wait_cpu_online(ct_cpus[0]);
+	TEST_ASSERT(!ct_add_scratch_slot(g.vm), "memslot change after the cancel: %s",
+		    strerror(errno));
+	ct_guest_pause(&g);
+	close(ct_fd);
+	kvm_vm_free(g.vm);
+	printf("# cancel: detached %d ms, adopted back by its own VM; CPU %u online %d ms later\n",
+	       CT_SHORT_GAP_MS, ct_cpus[0], ms);
+}
+
 /* A guest that triple-faults while detached does not take the host down. */
 static void test_triple_fault(void)
 {
@@ -1875,8 +1867,9 @@ static void test_nmi_in_gap(void)
 {
 	struct ct_orphan *o = ct_orphan_make(1, 0);
 	struct kvm_caretaker_vcpu_status before, after;
-	char path[PATH_MAX];
+	char path[PATH_MAX], text[1024], want[64];
 	__u64 nmi_exits;
+	ssize_t n;
 	struct ct_gap g;
 	int fd;
 
@@ -1904,6 +1897,17 @@ static void test_nmi_in_gap(void)
 	TEST_ASSERT(after.state == KVM_CARETAKER_VCPU_STOPPED && after.detached_ns,
 		    "after ATTACH: state %u detached_ns %llu", after.state,
 		    (unsigned long long)after.detached_ns);
+	/* ... and in debugfs, for as long as the fd exists. */
+	ct_orphan_debugfs(path, sizeof(path), "status");
+	fd = open(path, O_RDONLY);
+	TEST_ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	TEST_ASSERT(n > 0, "read %s", path);
+	text[n] = 0;
+	snprintf(want, sizeof(want), "state %u vcpus 1", KVM_CARETAKER_STATE_ATTACHED);
+	TEST_ASSERT(strstr(text, want) && strstr(text, "vcpu 0 cpu"),
+		    "%s after ATTACH: '%s'", path, text);
 	ct_orphan_close(o);
 	printf("# nmi_in_gap: %llu NMIs taken by the runtime, %llu NMI exits, ",
 	       (unsigned long long)(after.nmis - before.nmis), (unsigned long long)nmi_exits);
@@ -3088,6 +3092,7 @@ static const struct {
 	{ "heartbeat", test_heartbeat },
 	{ "blocking", test_blocking },
 	{ "two_vcpus", test_two_vcpus },
+	{ "cancel", test_cancel },
 	{ "triple_fault", test_triple_fault },
 	{ "nmi_in_gap", test_nmi_in_gap },
 	{ "suspend_refused", test_suspend_refused },
@@ -3153,9 +3158,8 @@ static void ct_parse_opts(int argc, char *argv[])
 int main(int argc, char *argv[])
 {
 	struct sigaction sa = { .sa_handler = ct_kick_handler };
-	int i, status, planned = 0;
+	int i, planned = 0;
 	__u32 c;
-	pid_t pid;
 
 	/* With an argument, run only the case of that name. */
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -3185,20 +3189,7 @@ int main(int argc, char *argv[])
 			continue;
 		if (argc > 1 && strcmp(argv[1], cases[i].name))
 			continue;
-		fflush(stdout);
-		pid = fork();
-		TEST_ASSERT(pid >= 0, "fork");
-		if (!pid) {
-			cases[i].fn();
-			exit(KSFT_PASS);
-		}
-		TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
-		if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_PASS)
-			ksft_test_result_pass("%s\n", cases[i].name);
-		else if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_SKIP)
-			ksft_test_result_skip("%s\n", cases[i].name);
-		else
-			ksft_test_result_fail("%s\n", cases[i].name);
+		ct_run_case(cases[i].name, cases[i].fn);
 	}
 	ksft_finished();
 }

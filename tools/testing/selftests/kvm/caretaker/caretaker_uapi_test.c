@@ -29,39 +29,11 @@
 
 #include "kvm_util.h"
 #include "processor.h"
+
+#include "caretaker_util.h"
 #include "ucall_common.h"
 
 #define CT_CPU 1	/* a hotpluggable CPU of the test host */
-
-/* ---- the kernel log: the reasons behind the errnos ---- */
-
-static int kmsg_fd = -1;
-
-static void kmsg_mark(void)
-{
-	if (kmsg_fd < 0)
-		kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-	TEST_ASSERT(kmsg_fd >= 0, "open /dev/kmsg");
-	lseek(kmsg_fd, 0, SEEK_END);
-}
-
-/* Is there a record since kmsg_mark() that contains @what? */
-static bool kmsg_has(const char *what)
-{
-	char rec[1024];
-	ssize_t n;
-
-	for (;;) {
-		n = read(kmsg_fd, rec, sizeof(rec) - 1);
-		if (n < 0 && errno == EPIPE)
-			continue;	/* overwritten records: go on */
-		if (n <= 0)
-			return false;
-		rec[n] = 0;
-		if (strstr(rec, what))
-			return true;
-	}
-}
 
 /* ---- calls ---- */
 
@@ -74,18 +46,6 @@ static int prepare(struct kvm_vm *vm, const __u32 *cpus, __u32 nr)
 
 	return __vm_ioctl(vm, KVM_CARETAKER_PREPARE, &p);
 }
-
-static void __expect_refused(int r, const char *call, int err, const char *why)
-{
-	TEST_ASSERT(r == -1 && errno == err,
-		    "%s: expected errno %d (%s), got %d errno %d (%s)",
-		    call, err, strerror(err), r, errno, strerror(errno));
-	TEST_ASSERT(kmsg_has(why), "%s: no '%s' in the kernel log", call, why);
-}
-
-/* A call must fail with @err, and the kernel must have logged @why. */
-#define EXPECT_REFUSED(call, err, why) \
-	__expect_refused((kmsg_mark(), (call)), #call, err, why)
 
 /*
  * Skip the case (in its child) when the test host lacks what it needs.
@@ -130,25 +90,13 @@ static struct kvm_vm *ct_vm_create(struct kvm_vcpu **vcpu, void *guest_code,
 static void ct_vm_back_with_memfd(struct kvm_vm *vm)
 {
 	struct userspace_mem_region *region;
-	int bkt, fd;
-	void *copy;
+	int bkt;
 
 	hash_for_each(vm->regions.slot_hash, bkt, region, slot_node) {
 		if (region->backing_src_type != VM_MEM_SRC_ANONYMOUS &&
 		    region->backing_src_type != VM_MEM_SRC_ANONYMOUS_THP)
 			continue;
-		copy = malloc(region->mmap_size);
-		TEST_ASSERT(copy, "malloc");
-		memcpy(copy, region->mmap_start, region->mmap_size);
-		fd = memfd_create("caretaker-guest", 0);
-		TEST_ASSERT(fd >= 0, "memfd_create");
-		TEST_ASSERT(!ftruncate(fd, region->mmap_size), "ftruncate");
-		TEST_ASSERT(mmap(region->mmap_start, region->mmap_size,
-				 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-				 fd, 0) == region->mmap_start, "mmap memfd");
-		memcpy(region->mmap_start, copy, region->mmap_size);
-		free(copy);
-		close(fd);
+		close(ct_region_to_memfd(region));
 	}
 }
 
@@ -636,8 +584,7 @@ static const struct {
 
 int main(int argc, char *argv[])
 {
-	int i, status, planned = 0;
-	pid_t pid;
+	int i, planned = 0;
 
 	/* With an argument, run only the case of that name. */
 	for (i = 0; i < ARRAY_SIZE(cases); i++)
@@ -650,20 +597,7 @@ int main(int argc, char *argv[])
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		if (argc > 1 && strcmp(argv[1], cases[i].name))
 			continue;
-		fflush(stdout);
-		pid = fork();
-		TEST_ASSERT(pid >= 0, "fork");
-		if (!pid) {
-			cases[i].fn();
-			exit(KSFT_PASS);
-		}
-		TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
-		if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_PASS)
-			ksft_test_result_pass("%s\n", cases[i].name);
-		else if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_SKIP)
-			ksft_test_result_skip("%s\n", cases[i].name);
-		else
-			ksft_test_result_fail("%s\n", cases[i].name);
+		ct_run_case(cases[i].name, cases[i].fn);
 	}
 	ksft_finished();
 }
