@@ -6,8 +6,8 @@
  * by the hardware afterwards: no locking, no freeing of single levels.
  */
 #include <linux/gfp.h>
+#include <linux/io.h>
 #include <linux/mm.h>
-#include <asm/io.h>
 
 #include "pgtable.h"
 

@@ -11,10 +11,10 @@
 #include <linux/gfp.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
+#include <linux/pgtable.h>
 #include <linux/slab.h>
 #include <asm/apic.h>
 #include <asm/nospec-branch.h>
-#include <asm/pgtable.h>
 #include <asm/svm.h>
 
 #include "runtime.h"

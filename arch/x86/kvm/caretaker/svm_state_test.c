@@ -69,11 +69,11 @@ static void caretaker_svm_msrpm_test(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, pm);
 	memset(pm, 0xff, 0x2000);
 	ct_msrpm_clear(pm, MSR_LSTAR);			/* 0xc0000082 */
-	KUNIT_EXPECT_EQ(test, pm[0x800 + 0x82 / 4], (u8)~(3 << 4));
+	KUNIT_EXPECT_EQ(test, pm[0x800 + 0x82 / 4], (u8)0xcf);
 	ct_msrpm_clear(pm, MSR_IA32_SYSENTER_CS);	/* 0x174 */
-	KUNIT_EXPECT_EQ(test, pm[0x174 / 4], (u8)~(3 << 0));
+	KUNIT_EXPECT_EQ(test, pm[0x174 / 4], (u8)0xfc);
 	ct_msrpm_clear(pm, 0xc0010117);			/* MSR_VM_HSAVE_PA */
-	KUNIT_EXPECT_EQ(test, pm[0x1000 + 0x117 / 4], (u8)~(3 << 6));
+	KUNIT_EXPECT_EQ(test, pm[0x1000 + 0x117 / 4], (u8)0x3f);
 	ct_msrpm_clear(pm, 0x40000000);			/* in no range */
 	for (i = 0; i < 0x2000; i++)
 		cleared += 8 - hweight8(pm[i]);
