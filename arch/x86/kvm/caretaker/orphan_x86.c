@@ -17,6 +17,7 @@
 #include "ct_x86.h"
 #include "pgtable.h"
 #include "runtime.h"
+#include "svm_encode.h"
 #include "svm_state.h"
 
 /**
@@ -152,29 +153,14 @@ struct caretaker_refusal caretaker_arch_prepare(struct caretaker_orphan *o,
 	return CARETAKER_OK;
 }
 
-/* Supervisor XSAVE state is not in KVM_GET_XSAVE2's image. */
-static bool ct_x86_xss(const struct kvm_x86_vcpu_state *s)
-{
-	u32 i;
-
-	for (i = 0; i < s->nmsrs; i++)
-		if (s->msrs[i].index == MSR_IA32_XSS)
-			return s->msrs[i].data;
-	return false;
-}
-
 /*
  * The preempted byte of a vCPU's steal-time area (MSR_KVM_STEAL_TIME), in
  * the orphan's pinned memory, or NULL if the guest has none.
  */
 static u8 *ct_x86_preempted(struct caretaker_orphan *o, const struct kvm_x86_vcpu_state *s)
 {
-	u64 st = 0;
-	u32 i;
+	u64 st = ct_msr(s, MSR_KVM_STEAL_TIME, 0);
 
-	for (i = 0; i < s->nmsrs; i++)
-		if (s->msrs[i].index == MSR_KVM_STEAL_TIME)
-			st = s->msrs[i].data;
 	if (!(st & KVM_MSR_ENABLED))
 		return NULL;
 	return caretaker_mem_kaddr(o, (st & KVM_STEAL_VALID_BITS) +
@@ -235,7 +221,8 @@ static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm 
 			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
 		v->cpuid_nent = vcpu->arch.cpuid_nent;
 		v->tsc_khz = vcpu->arch.virtual_tsc_khz;
-		if (ct_x86_xss(&v->state))
+		/* Supervisor XSAVE state is not in KVM_GET_XSAVE2's image. */
+		if (ct_msr(&v->state, MSR_IA32_XSS, 0))
 			return CARETAKER_REFUSE(-EBUSY, "supervisor XSAVE state in use (XSS)");
 	}
 	ret = kvm_x86_vm_get_clock(kvm, &x->clock);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Pure encodings between KVM's uAPI state and the VMCB: segments, event
- * injection, the MSR permission map.  Used by svm_state.c, KUnit-tested
+ * Pure encodings between KVM's uAPI state and the VMCB: saved MSRs,
+ * segments, event injection, the MSR permission map.  Used by svm_state.c, KUnit-tested
  * by svm_state_test.c.
  */
 #ifndef __CARETAKER_SVM_ENCODE_H
@@ -10,6 +10,25 @@
 #include <linux/kvm.h>
 #include <linux/kvm_host.h>
 #include <asm/svm.h>
+
+/* An MSR of a vCPU's saved state, or NULL if KVM did not save it. */
+static inline struct kvm_msr_entry *ct_find_msr(const struct kvm_x86_vcpu_state *s,
+						u32 index)
+{
+	u32 i;
+
+	for (i = 0; i < s->nmsrs; i++)
+		if (s->msrs[i].index == index)
+			return &s->msrs[i];
+	return NULL;
+}
+
+static inline u64 ct_msr(const struct kvm_x86_vcpu_state *s, u32 index, u64 dflt)
+{
+	struct kvm_msr_entry *e = ct_find_msr(s, index);
+
+	return e ? e->data : dflt;
+}
 
 /* Let the guest access @msr directly (both directions). */
 static inline void ct_msrpm_clear(u8 *msrpm, u32 msr)

@@ -40,23 +40,6 @@ static const u32 ct_vmload_msrs[] = {
 	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK,
 };
 
-static struct kvm_msr_entry *ct_find_msr(const struct kvm_x86_vcpu_state *s, u32 index)
-{
-	u32 i;
-
-	for (i = 0; i < s->nmsrs; i++)
-		if (s->msrs[i].index == index)
-			return &s->msrs[i];
-	return NULL;
-}
-
-static u64 ct_msr(const struct kvm_x86_vcpu_state *s, u32 index, u64 dflt)
-{
-	struct kvm_msr_entry *e = ct_find_msr(s, index);
-
-	return e ? e->data : dflt;
-}
-
 static void ct_set_msr(struct kvm_x86_vcpu_state *s, u32 index, u64 data)
 {
 	struct kvm_msr_entry *e = ct_find_msr(s, index);

@@ -866,20 +866,31 @@ static void ct_guest_create_irq(struct ct_guest *g)
 	ct_route_irqfd(g->vm, g->vcpus[0]->id, g->eventfd);
 }
 
-static void ct_guest_run(struct ct_guest *g)
+/* Start, or pause, one runner per vCPU (a VMM's vCPU threads). */
+static void ct_runners_start(struct ct_runner *r, struct kvm_vcpu **vcpus, __u32 n)
 {
 	__u32 i;
 
-	for (i = 0; i < g->nr_vcpus; i++)
-		ct_runner_start(&g->runners[i], g->vcpus[i]);
+	for (i = 0; i < n; i++)
+		ct_runner_start(&r[i], vcpus[i]);
+}
+
+static void ct_runners_pause(struct ct_runner *r, __u32 n)
+{
+	__u32 i;
+
+	for (i = 0; i < n; i++)
+		ct_runner_pause(&r[i]);
+}
+
+static void ct_guest_run(struct ct_guest *g)
+{
+	ct_runners_start(g->runners, g->vcpus, g->nr_vcpus);
 }
 
 static void ct_guest_pause(struct ct_guest *g)
 {
-	__u32 i;
-
-	for (i = 0; i < g->nr_vcpus; i++)
-		ct_runner_pause(&g->runners[i]);
+	ct_runners_pause(g->runners, g->nr_vcpus);
 }
 
 /* Add CT_SCRATCH_SLOT; returns the ioctl's result, errno preserved. */
@@ -1426,18 +1437,12 @@ static void ct_adopter_create(struct ct_adopter *a, const struct ct_orphan *o,
 
 static void ct_adopter_run(struct ct_adopter *a)
 {
-	__u32 i;
-
-	for (i = 0; i < a->nr_vcpus; i++)
-		ct_runner_start(&a->runners[i], a->vcpus[i]);
+	ct_runners_start(a->runners, a->vcpus, a->nr_vcpus);
 }
 
 static void ct_adopter_pause(struct ct_adopter *a)
 {
-	__u32 i;
-
-	for (i = 0; i < a->nr_vcpus; i++)
-		ct_runner_pause(&a->runners[i]);
+	ct_runners_pause(a->runners, a->nr_vcpus);
 }
 
 static void ct_adopter_free(struct ct_adopter *a, const struct ct_orphan *o)
