@@ -729,10 +729,15 @@ static void ct_watch(struct ct_orphan *o, int ms, struct ct_gap *g)
 		 * Against the time the monitor last saw this vCPU's counter
 		 * move: under single-threaded TCG a vCPU can go unscheduled
 		 * for a while, and its last TSC is as old as its last beat.
+		 * With two vCPUs detached, TCG's per-vCPU TSC was seen to
+		 * advance 0.20 to 1.55 times the holder's clock while the
+		 * counters moved throughout: only "it advanced, and not
+		 * absurdly far" is checked here; that guest TSC minus host
+		 * TSC is unchanged is checked exactly, by the TSC offsets.
 		 */
 		ticks = (double)(seen[i] - start) / 1e6 * o->h.state[i].tsc_khz;
 		ratio = g->tsc[i] / ticks;
-		TEST_ASSERT(ratio > 0.25 && ratio < 4,
+		TEST_ASSERT(g->tsc[i] > 0 && ratio < 4,
 			    "vCPU%u: guest TSC advanced %llu in %llu ms at %u kHz (ratio %.2f)",
 			    i, (unsigned long long)g->tsc[i],
 			    (unsigned long long)(seen[i] - start) / 1000000,
