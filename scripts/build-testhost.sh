@@ -50,7 +50,7 @@ STMAKE=(make -s -j"$CT_JOBS" ARCH=x86_64 CC="ccache gcc"
 # The KVM selftests are built one target at a time: only the listed ones.
 # The caretaker's tests, when the plan runs them (make survey does not).
 with_caretaker=false
-grep -q '^[0-9]* caretaker ' "$TH/plan" && with_caretaker=true
+grep -q '^[0-9]* caretaker[- ]' "$TH/plan" && with_caretaker=true
 targets=
 ct_tests="caretaker_uapi_test caretaker_orphan_test"
 $with_caretaker && for t in $ct_tests; do targets="$targets $ST/kvm/caretaker/$t"; done

@@ -9,6 +9,7 @@
 #      checkpatch on the series exported as git format-patch
 #   5. build the selftests and the test host's initramfs
 #   6. boot the test host: regression suite, LUO across kexec, KUnit
+#   7. boot it again with SMT threads: the smt/control refusal
 # Results of every step go to build/results/*.json; the last lines are
 # the summary, "N passed, N failed", and the exit status says the same.
 
@@ -53,4 +54,17 @@ stage "test host results ($log)"
 python3 "$REPORT" parse --plan "$CT_BUILD/testhost/plan" \
 	--kunit "$CT_TOP/tests/kunit.list" --out "$R/testhost.json" "$log" |
 	grep -E '^(# FAIL|not ok [0-9]+ )' || true
+
+# The same kernel again, on a host with SMT threads: smt/control.
+smt_th=$CT_BUILD/testhost-smt
+step build-testhost-smt env CT_TH="$smt_th" \
+	CT_PLANS="$CT_TOP/tests/smt/caretaker-smt.plan" CT_KVM_LIST=/dev/null \
+	"$CT_TOP/scripts/build-testhost.sh"
+rm -f "$smt_th/serial.log"
+CT_TH=$smt_th CT_SMP="4,sockets=1,cores=2,threads=2" \
+	"$CT_TOP/scripts/run-testhost.sh" "$smt_th/serial.log" || true
+stage "SMT test host results ($smt_th/serial.log)"
+python3 "$REPORT" parse --plan "$smt_th/plan" \
+	--kunit "$CT_TOP/tests/kunit.list" --out "$R/testhost-smt.json" \
+	"$smt_th/serial.log" | grep -E '^(# FAIL|not ok [0-9]+ )' || true
 summary

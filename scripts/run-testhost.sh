@@ -34,12 +34,15 @@ stages=$(awk '$1 ~ /^[0-9]+$/ {print $1}' "$TH/plan" | sort -n | tail -1)
 sum=$(awk '$1 ~ /^[0-9]+$/ {s += $4} END {print s + 0}' "$TH/plan")
 timeout_s=${CT_RUN_TIMEOUT:-$((sum + ${stages:-1} * BOOT_BUDGET))}
 CT_TCG_OPTS=${CT_TCG_OPTS-thread=single}
+# CT_SMP: QEMU's -smp (check.sh boots a host with SMT threads for the
+# smt/control test: "4,sockets=1,cores=2,threads=2").
+CT_SMP=${CT_SMP:-3}
 
 cmdline="console=ttyS0 panic=-1 oops=panic module.sig_enforce=1 liveupdate=on kho=on ct_stage=1 $extra"
-stage "test host: -smp 3 -m 4G, ${stages:-1} stage(s), timeout ${timeout_s}s, log $log"
+stage "test host: -smp $CT_SMP -m 4G, ${stages:-1} stage(s), timeout ${timeout_s}s, log $log"
 rc=0
 timeout -s KILL "$timeout_s" qemu-system-x86_64 \
-	-accel "tcg${CT_TCG_OPTS:+,$CT_TCG_OPTS}" -cpu EPYC,+svm,+npt -smp 3 -m 4G \
+	-accel "tcg${CT_TCG_OPTS:+,$CT_TCG_OPTS}" -cpu EPYC,+svm,+npt -smp "$CT_SMP" -m 4G \
 	-machine q35 -nographic -no-reboot -nodefaults \
 	-serial "file:$log" -monitor none \
 	-kernel "$TH/share/bzImage" -initrd "$TH/initramfs.cpio" \

@@ -116,6 +116,8 @@ struct kvm_caretaker_status {
 #define KVM_CARETAKER_EXIT_NPF		10	/* nested page fault: MMIO */
 #define KVM_CARETAKER_EXIT_SVM_INSN	11	/* VMRUN, VMMCALL, VMLOAD, ... */
 #define KVM_CARETAKER_EXIT_INVALID	12	/* the state was refused */
+#define KVM_CARETAKER_EXIT_XSETBV	13
+#define KVM_CARETAKER_EXIT_PAUSE	14
 #define KVM_CARETAKER_NR_EXIT_KINDS	16
 
 /* vCPU states in struct kvm_caretaker_vcpu_status. */
@@ -132,6 +134,8 @@ struct kvm_caretaker_status {
  * @cpu: out: the physical CPU that runs it
  * @exits: out: guest exits while detached
  * @exits_by_kind: out: the same, by KVM_CARETAKER_EXIT_*
+ * @handled_by_kind: out: of those, the exits the runtime resolved itself
+ *	(the guest went on without waiting for ATTACH), by kind
  * @nmis: out: NMIs the runtime took on that CPU
  * @blocked_exit_code: out: the SVM exit code the vCPU waits on (BLOCKED),
  *	or waited on until ATTACH (STOPPED)
@@ -147,6 +151,7 @@ struct kvm_caretaker_vcpu_status {
 	__u32 cpu;
 	__u64 exits;
 	__u64 exits_by_kind[KVM_CARETAKER_NR_EXIT_KINDS];
+	__u64 handled_by_kind[KVM_CARETAKER_NR_EXIT_KINDS];
 	__u64 nmis;
 	__u64 blocked_exit_code;
 	__u64 blocked_rip;

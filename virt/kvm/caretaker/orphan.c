@@ -246,6 +246,9 @@ static int caretaker_debugfs_status_show(struct seq_file *m, void *unused)
 			   vs.blocked_exit_code, vs.blocked_rip, vs.blocked_ns);
 		for (k = 0; k < KVM_CARETAKER_NR_EXIT_KINDS; k++)
 			seq_printf(m, " %llu", vs.exits_by_kind[k]);
+		seq_puts(m, " handled");
+		for (k = 0; k < KVM_CARETAKER_NR_EXIT_KINDS; k++)
+			seq_printf(m, " %llu", vs.handled_by_kind[k]);
 		seq_putc(m, '\n');
 	}
 	return 0;

@@ -10,6 +10,7 @@
 #include <linux/kvm_irqfd.h>
 #include <linux/math64.h>
 #include <linux/slab.h>
+#include <asm/cpuid/api.h>
 #include <asm/svm.h>
 #include <asm/tsc.h>
 
@@ -19,6 +20,7 @@
 #include "runtime.h"
 #include "svm_encode.h"
 #include "svm_state.h"
+#include "x86.h"
 
 /**
  * struct ct_x86_vcpu - one vCPU of an orphan
@@ -188,6 +190,43 @@ static void ct_x86_steal_time(struct caretaker_orphan *o, const struct kvm_x86_v
 		WRITE_ONCE(*preempted, KVM_VCPU_PREEMPTED);
 }
 
+/*
+ * The runtime's copy of @vcpu's CPUID and of what kvm_cpuid() derives
+ * from live state, for its fast path (cpuid.h).
+ */
+static void ct_x86_fill_cpuid(struct ctrt_cpuid *t, struct kvm_vcpu *vcpu)
+{
+	u32 i, eax, ebx, ecx, edx;
+
+	memset(t, 0, sizeof(*t));
+	t->nr = min_t(u32, vcpu->arch.cpuid_nent, CTRT_CPUID_MAX);
+	for (i = 0; i < t->nr; i++) {
+		const struct kvm_cpuid_entry2 *e = &vcpu->arch.cpuid_entries[i];
+
+		t->e[i] = (struct ctrt_cpuid_entry){
+			.function = e->function, .index = e->index, .flags = e->flags,
+			.eax = e->eax, .ebx = e->ebx, .ecx = e->ecx, .edx = e->edx,
+		};
+	}
+	if (!kvm_check_has_quirk(vcpu->kvm, KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT))
+		t->flags |= CTRT_CPUID_F_MWAIT;
+	if (vcpu->arch.msr_misc_features_enables & MSR_MISC_FEATURES_ENABLES_CPUID_FAULT)
+		t->flags |= CTRT_CPUID_F_FAULT;
+	/* SVM has no TSX_CTRL, and Hyper-V's invariant-TSC hiding is refused. */
+	t->apic_base = vcpu->arch.apic_base;
+	t->misc_enable = vcpu->arch.ia32_misc_enable_msr;
+	t->xss = vcpu->arch.ia32_xss;
+	t->supported_xcr0 = vcpu->arch.guest_supported_xcr0;
+	/* xstate_required_size()'s table: the host's layout. */
+	for (i = 2; i < CTRT_XSTATE_MAX; i++) {
+		cpuid_count(0xd, i, &eax, &ebx, &ecx, &edx);
+		t->xstate_size[i] = eax;
+		t->xstate_offset[i] = ebx;
+		if (ecx & BIT(1))
+			t->xstate_align |= BIT(i);
+	}
+}
+
 static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm *kvm)
 {
 	struct caretaker_refusal r;
@@ -220,6 +259,7 @@ static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm 
 		if (!v->cpuid && vcpu->arch.cpuid_nent)
 			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
 		v->cpuid_nent = vcpu->arch.cpuid_nent;
+		ct_x86_fill_cpuid(x->rt->cpus[i].cpuid, vcpu);
 		v->tsc_khz = vcpu->arch.virtual_tsc_khz;
 		/* Supervisor XSAVE state is not in KVM_GET_XSAVE2's image. */
 		if (ct_msr(&v->state, MSR_IA32_XSS, 0))
@@ -496,8 +536,10 @@ int caretaker_arch_vcpu_status(struct caretaker_orphan *o,
 
 	vs->cpu = o->cpus[vs->vcpu_index];
 	vs->exits = cb->exits;
-	for (i = 0; i < KVM_CARETAKER_NR_EXIT_KINDS; i++)
+	for (i = 0; i < KVM_CARETAKER_NR_EXIT_KINDS; i++) {
 		vs->exits_by_kind[i] = cb->exit_kinds[i];
+		vs->handled_by_kind[i] = cb->handled_kinds[i];
+	}
 	vs->nmis = cb->nmis;
 	now = rdtsc();
 	end = v->stopped ? cb->stop_tsc : now;

@@ -51,6 +51,7 @@
 #define CTRT_OFF_EXC_STACK	0x0e000	/* IST2: #DF, #MC */
 #define CTRT_OFF_STACK		0x10000	/* 4 pages */
 #define CTRT_OFF_XSAVE		0x20000	/* the guest's XSAVE image, up to 64 KiB */
+#define CTRT_OFF_CPUID		0x30000	/* struct ctrt_cpuid */
 
 #define CTRT_NMI_STACK_SIZE	0x1000
 #define CTRT_EXC_STACK_SIZE	0x1000
@@ -59,6 +60,7 @@
 #define CTRT_MSRPM_SIZE		0x2000
 #define CTRT_IOPM_SIZE		0x3000
 #define CTRT_TSS_OFF		0x100
+#define CTRT_CPUID_SIZE		0x3000
 
 /* GDT selectors of the runtime. */
 #define CTRT_SEL_CODE		0x08
@@ -67,15 +69,21 @@
 
 /* Offsets in the VMCB (AMD APM vol. 2, appendix B); checked by the kernel. */
 #define CTRT_VMCB_TLB_CTL	0x05c	/* one byte */
+#define CTRT_VMCB_INT_STATE	0x068
 #define CTRT_VMCB_EXIT_CODE	0x070
 #define CTRT_VMCB_EXIT_INFO1	0x078
 #define CTRT_VMCB_EXIT_INFO2	0x080
 #define CTRT_VMCB_CLEAN		0x0c0
+#define CTRT_VMCB_NEXT_RIP	0x0c8
+#define CTRT_VMCB_CPL		(0x400 + 0x0cb)	/* one byte */
+#define CTRT_VMCB_CR4		(0x400 + 0x148)
+#define CTRT_VMCB_RFLAGS	(0x400 + 0x170)
 #define CTRT_VMCB_RIP		(0x400 + 0x178)
+#define CTRT_VMCB_RAX		(0x400 + 0x1f8)
 
 #define CTRT_MAGIC		0x314b525443ULL	/* "CTRK1" */
 
-#define CTRT_ABI_VERSION	1
+#define CTRT_ABI_VERSION	2
 
 /* Offset of ctrt_cpu.cr3, for the entry code. */
 #define CTRT_CB_CR3		16
@@ -128,6 +136,81 @@ struct ctrt_header {
 #define CTRT_F_TSC_AUX		BIT(1)	/* load the guest's TSC_AUX */
 #define CTRT_F_SPEC_CTRL	BIT(2)	/* load the guest's SPEC_CTRL */
 #define CTRT_F_START_BLOCKED	BIT(3)	/* not runnable: wait for ATTACH */
+#define CTRT_F_FASTPATH		BIT(4)	/* resolve CPUID and XSETBV itself */
+#define CTRT_F_NRIPS		BIT(5)	/* NEXT_RIP is valid after those exits */
+#define CTRT_F_FIXED_LEN	BIT(6)	/* test hosts only: no NRIPS, assume */
+					/* the unprefixed instruction lengths */
+
+/**
+ * DOC: the CPUID table
+ *
+ * At DETACH the kernel copies the vCPU's CPUID entries (what
+ * KVM_SET_CPUID2 gave KVM) into each parked CPU's struct ctrt_cpuid, with
+ * what the runtime needs to answer CPUID exactly as kvm_cpuid() would:
+ * the inputs of KVM's run-time CPUID bits that the guest cannot change
+ * while detached (APIC base, MISC_ENABLE, XSS; their writes block), the
+ * host's XSAVE component layout for the CPUID.0xD sizes, and flags.  The
+ * bits that follow CR4 and XCR0 are recomputed at each CPUID from the
+ * guest's current values (cpuid.h).
+ */
+#define CTRT_CPUID_MAX		256	/* KVM_MAX_CPUID_ENTRIES */
+#define CTRT_XSTATE_MAX		32
+
+/* struct ctrt_cpuid.flags */
+#define CTRT_CPUID_F_MWAIT	BIT(0)	/* MWAIT follows MISC_ENABLE (KVM quirk) */
+#define CTRT_CPUID_F_FAULT	BIT(1)	/* CPUID faulting on: #GP above CPL 0 */
+#define CTRT_CPUID_F_NO_INVTSC	BIT(2)	/* Hyper-V suppresses invariant TSC */
+#define CTRT_CPUID_F_NO_TSX	BIT(3)	/* TSX_CTRL.CPUID_CLEAR: hide RTM, HLE */
+
+/**
+ * struct ctrt_cpuid_entry - one CPUID leaf, as struct kvm_cpuid_entry2
+ * @function: EAX in
+ * @index: ECX in
+ * @flags: KVM_CPUID_FLAG_*
+ * @eax: out
+ * @ebx: out
+ * @ecx: out
+ * @edx: out
+ * @pad: zero
+ */
+struct ctrt_cpuid_entry {
+	u32 function;
+	u32 index;
+	u32 flags;
+	u32 eax;
+	u32 ebx;
+	u32 ecx;
+	u32 edx;
+	u32 pad;
+};
+
+/**
+ * struct ctrt_cpuid - what the runtime answers CPUID from
+ * @nr: entries in @e
+ * @flags: CTRT_CPUID_F_*
+ * @apic_base: the guest's APIC base MSR
+ * @misc_enable: the guest's MISC_ENABLE MSR
+ * @xss: the guest's XSS MSR
+ * @supported_xcr0: the XCR0 bits KVM lets the guest set (guest_supported_xcr0)
+ * @xstate_size: CPUID.(0xD, i).EAX of the host, per component i
+ * @xstate_offset: CPUID.(0xD, i).EBX of the host
+ * @xstate_align: CPUID.(0xD, i).ECX bit 1 of the host, as a mask of i
+ * @pad: zero
+ * @e: the entries
+ */
+struct ctrt_cpuid {
+	u32 nr;
+	u32 flags;
+	u64 apic_base;
+	u64 misc_enable;
+	u64 xss;
+	u64 supported_xcr0;
+	u32 xstate_size[CTRT_XSTATE_MAX];
+	u32 xstate_offset[CTRT_XSTATE_MAX];
+	u32 xstate_align;
+	u32 pad;
+	struct ctrt_cpuid_entry e[CTRT_CPUID_MAX];
+};
 
 /**
  * ctrt_exit_kind() - classify an SVM exit code
@@ -147,13 +230,15 @@ static inline unsigned int ctrt_exit_kind(u64 code)
 	case 0x60: return KVM_CARETAKER_EXIT_INTR;
 	case 0x61: return KVM_CARETAKER_EXIT_NMI;
 	case 0x72: return KVM_CARETAKER_EXIT_CPUID;
+	case 0x77: return KVM_CARETAKER_EXIT_PAUSE;
 	case 0x78: return KVM_CARETAKER_EXIT_HLT;
 	case 0x7b: return KVM_CARETAKER_EXIT_IO;
 	case 0x7c: return KVM_CARETAKER_EXIT_MSR;
 	case 0x7f: return KVM_CARETAKER_EXIT_SHUTDOWN;
+	case 0x8d: return KVM_CARETAKER_EXIT_XSETBV;
 	case 0x400: return KVM_CARETAKER_EXIT_NPF;
 	}
-	if (code >= 0x80 && code <= 0x87)
+	if (code >= 0x80 && code <= 0x86)	/* VMRUN ... SKINIT */
 		return KVM_CARETAKER_EXIT_SVM_INSN;
 	return KVM_CARETAKER_EXIT_OTHER;
 }
@@ -188,6 +273,7 @@ struct ctrt_gprs {
  * @vmruns: VMRUNs executed
  * @exits: guest exits
  * @exit_kinds: guest exits by KVM_CARETAKER_EXIT_* kind
+ * @handled_kinds: of those, the ones the runtime resolved itself
  * @nmis: NMIs taken by the runtime's own handler
  * @strays: other interrupts taken by the runtime's own handler
  * @run_tsc: TSC when the guest first ran
@@ -225,6 +311,7 @@ struct ctrt_cpu {
 	u64 vmruns;
 	u64 exits;
 	u64 exit_kinds[KVM_CARETAKER_NR_EXIT_KINDS];
+	u64 handled_kinds[KVM_CARETAKER_NR_EXIT_KINDS];
 	u64 nmis;
 	u64 strays;
 	u64 run_tsc;

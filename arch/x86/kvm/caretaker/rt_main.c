@@ -3,10 +3,11 @@
  * The caretaker runtime: what a parked CPU runs instead of Linux.
  *
  * It sets up its own descriptor tables, waits for the kernel to hand it
- * a guest, and runs that guest with VMRUN.  In this version every guest
- * exit but a physical NMI or interrupt blocks the guest until the kernel
- * stops it: the exit is kept in the VMCB, with RIP at the intercepted
- * instruction, for KVM to handle after ATTACH.
+ * a guest, and runs that guest with VMRUN.  CPUID and XSETBV it answers
+ * itself, as KVM would (the fast path, when the kernel enables it); every
+ * other guest exit but a physical NMI or interrupt blocks the guest until
+ * the kernel stops it: the exit is kept in the VMCB, with RIP at the
+ * intercepted instruction, for KVM to handle after ATTACH.
  *
  * Built with its own flags (no FPU or vector registers, no stack
  * protector, tracing or sanitizers), with kernel headers for types and
@@ -20,6 +21,7 @@
 #include <asm/processor-flags.h>
 #include <uapi/asm/svm.h>
 
+#include "cpuid.h"
 #include "rt.h"
 
 struct ctrt_tss {
@@ -82,6 +84,16 @@ static inline void rt_vmload(u64 pa)
 static inline u64 vmcb_read(struct ctrt_cpu *cb, unsigned int off)
 {
 	return READ_ONCE(*(u64 *)((char *)cb + CTRT_OFF_VMCB + off));
+}
+
+static inline void vmcb_write(struct ctrt_cpu *cb, unsigned int off, u64 val)
+{
+	WRITE_ONCE(*(u64 *)((char *)cb + CTRT_OFF_VMCB + off), val);
+}
+
+static inline u8 vmcb_read8(struct ctrt_cpu *cb, unsigned int off)
+{
+	return READ_ONCE(*((u8 *)cb + CTRT_OFF_VMCB + off));
 }
 
 static inline void *area(struct ctrt_cpu *cb, unsigned long off)
@@ -235,6 +247,98 @@ static void ctrt_block(struct ctrt_cpu *cb, u64 code)
 		ctrt_wait(cb);
 }
 
+/*
+ * The fast path: exits the runtime resolves itself, the way KVM's exit
+ * handlers would, instead of blocking the guest until ATTACH.  Each
+ * handler returns false to block instead: whenever KVM would do more
+ * than the runtime can (inject #GP, single-step, decode), it is left to
+ * KVM, which sees the exit as if it had just happened.
+ */
+
+/*
+ * The length of the intercepted instruction, @len if it has no prefix,
+ * else 0.  With next-RIP save the VMCB says; without it (test hosts
+ * only, CTRT_F_FIXED_LEN) the unprefixed length is assumed.  Guest
+ * memory is never read.
+ */
+static unsigned int ctrt_insn_len(struct ctrt_cpu *cb, unsigned int len)
+{
+	u64 rip = vmcb_read(cb, CTRT_VMCB_RIP);
+
+	if (cb->flags & CTRT_F_NRIPS)
+		return vmcb_read(cb, CTRT_VMCB_NEXT_RIP) - rip == len ? len : 0;
+	return cb->flags & CTRT_F_FIXED_LEN ? len : 0;
+}
+
+/*
+ * Can the instruction be completed by skipping it?  Not if the guest
+ * single-steps (KVM raises the #DB).
+ */
+static bool ctrt_can_skip(struct ctrt_cpu *cb, unsigned int len)
+{
+	return !(vmcb_read(cb, CTRT_VMCB_RFLAGS) & X86_EFLAGS_TF) &&
+	       ctrt_insn_len(cb, len) == len;
+}
+
+/* kvm_skip_emulated_instruction(): past it, and out of any shadow. */
+static void ctrt_skip(struct ctrt_cpu *cb, unsigned int len)
+{
+	vmcb_write(cb, CTRT_VMCB_RIP, vmcb_read(cb, CTRT_VMCB_RIP) + len);
+	vmcb_write(cb, CTRT_VMCB_INT_STATE, 0);
+}
+
+/* kvm_emulate_cpuid() */
+static bool ctrt_cpuid(struct ctrt_cpu *cb)
+{
+	const struct ctrt_cpuid *t = area(cb, CTRT_OFF_CPUID);
+	struct caretaker_cpuid_live live;
+	u32 out[4];
+
+	if ((t->flags & CTRT_CPUID_F_FAULT) && vmcb_read8(cb, CTRT_VMCB_CPL))
+		return false;
+	if (!ctrt_can_skip(cb, 2))
+		return false;
+	live.cr4 = vmcb_read(cb, CTRT_VMCB_CR4);
+	live.xcr0 = cb->xcr0;
+	caretaker_cpuid(t, &live, (u32)vmcb_read(cb, CTRT_VMCB_RAX),
+			(u32)cb->gprs.r[1], out);
+	vmcb_write(cb, CTRT_VMCB_RAX, out[0]);
+	cb->gprs.r[3] = out[1];
+	cb->gprs.r[1] = out[2];
+	cb->gprs.r[2] = out[3];
+	ctrt_skip(cb, 2);
+	return true;
+}
+
+/* kvm_emulate_xsetbv(): the guest's XCR0 is this CPU's while it runs. */
+static bool ctrt_xsetbv(struct ctrt_cpu *cb)
+{
+	const struct ctrt_cpuid *t = area(cb, CTRT_OFF_CPUID);
+	u64 xcr0 = (u32)vmcb_read(cb, CTRT_VMCB_RAX) | (cb->gprs.r[2] << 32);
+
+	if (vmcb_read8(cb, CTRT_VMCB_CPL) || (u32)cb->gprs.r[1] ||
+	    !caretaker_xcr0_valid(t, xcr0) || !ctrt_can_skip(cb, 3))
+		return false;
+	cb->xcr0 = xcr0;
+	asm volatile("xsetbv" :: "c"(0), "a"((u32)xcr0), "d"((u32)(xcr0 >> 32))
+		     : "memory");
+	ctrt_skip(cb, 3);
+	return true;
+}
+
+static bool ctrt_fastpath(struct ctrt_cpu *cb, u64 code)
+{
+	if (!(cb->flags & CTRT_F_FASTPATH))
+		return false;
+	switch (code) {
+	case SVM_EXIT_CPUID:
+		return ctrt_cpuid(cb);
+	case SVM_EXIT_XSETBV:
+		return ctrt_xsetbv(cb);
+	}
+	return false;
+}
+
 /* Run the guest until the kernel asks to stop it. */
 static void ctrt_run(struct ctrt_cpu *cb)
 {
@@ -283,6 +387,10 @@ static void ctrt_run(struct ctrt_cpu *cb)
 			 */
 			break;
 		default:
+			if (ctrt_fastpath(cb, code)) {
+				cb->handled_kinds[ctrt_exit_kind(code)]++;
+				break;
+			}
 			ctrt_block(cb, code);
 			return;
 		}

@@ -29,7 +29,7 @@ extern const u8 caretaker_rt_image[], caretaker_rt_image_end[];
  * area) and stays where it is until the orphan is released: the image,
  * its page tables, and per parked CPU a control block, GDT/TSS, IDT,
  * VMCB, two save areas, private copies of the I/O and MSR permission
- * maps, three stacks and the guest's XSAVE image.  The runtime's CR3
+ * maps, three stacks, the guest's CPUID table and its XSAVE image.  The runtime's CR3
  * maps exactly these (struct ct_runtime) and nothing of the kernel.
  */
 static const struct {
@@ -47,6 +47,7 @@ static const struct {
 	{ CTRT_OFF_NMI_STACK,	CTRT_NMI_STACK_SIZE },
 	{ CTRT_OFF_EXC_STACK,	CTRT_EXC_STACK_SIZE },
 	{ CTRT_OFF_STACK,	CTRT_STACK_SIZE },
+	{ CTRT_OFF_CPUID,	CTRT_CPUID_SIZE },
 	{ CTRT_OFF_XSAVE,	0 },
 };
 
@@ -59,7 +60,15 @@ static_assert(offsetof(struct vmcb, control.exit_info_1) == CTRT_VMCB_EXIT_INFO1
 static_assert(offsetof(struct vmcb, control.exit_info_2) == CTRT_VMCB_EXIT_INFO2);
 static_assert(offsetof(struct vmcb, control.clean) == CTRT_VMCB_CLEAN);
 static_assert(offsetof(struct vmcb, save.rip) == CTRT_VMCB_RIP);
-static_assert(CTRT_OFF_XSAVE + CTRT_XSAVE_MAX <= CTRT_CPU_SIZE);
+static_assert(CTRT_OFF_XSAVE + CTRT_XSAVE_MAX <= CTRT_OFF_CPUID);
+static_assert(CTRT_OFF_CPUID + CTRT_CPUID_SIZE <= CTRT_CPU_SIZE);
+static_assert(sizeof(struct ctrt_cpuid) <= CTRT_CPUID_SIZE);
+static_assert(offsetof(struct vmcb, control.int_state) == CTRT_VMCB_INT_STATE);
+static_assert(offsetof(struct vmcb, control.next_rip) == CTRT_VMCB_NEXT_RIP);
+static_assert(offsetof(struct vmcb, save.cpl) == CTRT_VMCB_CPL);
+static_assert(offsetof(struct vmcb, save.cr4) == CTRT_VMCB_CR4);
+static_assert(offsetof(struct vmcb, save.rflags) == CTRT_VMCB_RFLAGS);
+static_assert(offsetof(struct vmcb, save.rax) == CTRT_VMCB_RAX);
 
 /* How long a parked CPU may take to answer (TCG test hosts are slow). */
 #define CT_RUNTIME_TIMEOUT_MS	5000
@@ -163,6 +172,7 @@ static int ct_runtime_map_cpu(struct ct_runtime *rt, struct ct_runtime_cpu *c)
 	c->cb = c->region[0];
 	c->vmcb = c->region[3];
 	c->xsave = c->region[ARRAY_SIZE(ct_regions) - 1];
+	c->cpuid = c->region[ARRAY_SIZE(ct_regions) - 2];
 
 	c->cb->magic = CTRT_MAGIC;
 	c->cb->version = CTRT_ABI_VERSION;

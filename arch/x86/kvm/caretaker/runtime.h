@@ -22,6 +22,7 @@ struct ct_runtime;
  * @cb: the control block (kernel address)
  * @vmcb: the VMCB page (kernel address)
  * @xsave: the guest's XSAVE image (kernel address)
+ * @cpuid: the guest's CPUID table (kernel address)
  * @region: kernel addresses of the area's regions, by region index
  * @region_pa: their physical addresses
  */
@@ -33,8 +34,9 @@ struct ct_runtime_cpu {
 	struct ctrt_cpu *cb;
 	void *vmcb;
 	void *xsave;
-	void *region[12];
-	phys_addr_t region_pa[12];
+	struct ctrt_cpuid *cpuid;
+	void *region[14];
+	phys_addr_t region_pa[14];
 };
 
 /**

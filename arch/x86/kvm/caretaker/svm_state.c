@@ -35,6 +35,16 @@
  * an exit interrupted is handed back to KVM as injected.
  */
 
+static bool fastpath = true;
+module_param(fastpath, bool, 0644);
+MODULE_PARM_DESC(fastpath,
+		 "Let the runtime answer CPUID and XSETBV itself (default: on); off, every exit blocks");
+
+static bool fixed_insn_len;
+module_param(fixed_insn_len, bool, 0644);
+MODULE_PARM_DESC(fixed_insn_len,
+		 "Test hosts only: without next-RIP save, assume the unprefixed lengths of the instructions the runtime completes (default: off, those exits block)");
+
 static const u32 ct_vmload_msrs[] = {
 	MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE,
 	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK,
@@ -185,7 +195,27 @@ int ct_svm_load(struct ct_runtime_cpu *c, const struct kvm_x86_vcpu_state *s,
 	}
 	if (s->mp_state.mp_state != KVM_MP_STATE_RUNNABLE)
 		cb->flags |= CTRT_F_START_BLOCKED;
+	/*
+	 * The fast path completes instructions, so it needs their lengths:
+	 * from next-RIP save, or (test hosts) from the fixed_insn_len
+	 * assumption.
+	 */
+	if (READ_ONCE(fastpath)) {
+		if (boot_cpu_has(X86_FEATURE_NRIPS))
+			cb->flags |= CTRT_F_FASTPATH | CTRT_F_NRIPS;
+		else if (READ_ONCE(fixed_insn_len))
+			cb->flags |= CTRT_F_FASTPATH | CTRT_F_FIXED_LEN;
+	}
 	return 0;
+}
+
+static void ct_set_xcr0(struct kvm_x86_vcpu_state *s, u64 xcr0)
+{
+	u32 i;
+
+	for (i = 0; i < s->xcrs.nr_xcrs && i < KVM_MAX_XCRS; i++)
+		if (s->xcrs.xcrs[i].xcr == 0)
+			s->xcrs.xcrs[i].value = xcr0;
 }
 
 /**
@@ -193,10 +223,11 @@ int ct_svm_load(struct ct_runtime_cpu *c, const struct kvm_x86_vcpu_state *s,
  * @c: the CPU, halted by ct_runtime_stop()
  * @s: the state taken at DETACH; updated with what the guest changed
  *
- * What the guest cannot have changed (intercepted MSRs, XCR0, the local
- * APIC but for the TPR, the TSC offset, the MP state) stays as taken at
- * DETACH.  RIP is at the instruction whose exit the guest waits on, if
- * any, so that KVM re-executes it.
+ * What the guest cannot have changed (intercepted MSRs, the local APIC
+ * but for the TPR, the TSC offset, the MP state) stays as taken at
+ * DETACH; XCR0 is the runtime's (the fast path handles XSETBV).  RIP is
+ * at the instruction whose exit the guest waits on, if any, so that KVM
+ * re-executes it.
  *
  * Context: any context.
  */
@@ -261,6 +292,7 @@ void ct_svm_store(struct ct_runtime_cpu *c, struct kvm_x86_vcpu_state *s)
 	s->debugregs.dr7 = save->dr7;
 
 	memcpy(s->xsave, c->xsave, s->xsave_size);
+	ct_set_xcr0(s, cb->xcr0);
 
 	ct_set_msr(s, MSR_EFER, save->efer & ~EFER_SVME);
 	ct_set_msr(s, MSR_FS_BASE, save->fs.base);

@@ -101,6 +101,7 @@ enum {
 	CT_CMD_OUT,	/* OUT CT_MARKER to CT_PORT */
 	CT_CMD_CPUID,	/* CPUID(0) into @cpuid */
 	CT_CMD_SHUTDOWN,	/* an empty IDT and an exception: triple fault */
+	CT_CMD_CPUID_SET,	/* guest_cpuid_set() into the CPUID log */
 };
 
 /* One per vCPU in the heartbeat page; VMMs and the holder see it via the memfd. */
@@ -115,6 +116,73 @@ struct ct_beat {
 };
 
 static_assert(sizeof(struct ct_beat) == 64, "one cache line per vCPU");
+
+/*
+ * cpuid_in_gap: the answers to a fixed sequence of CPUIDs, once while
+ * detached (pass 0, the runtime answers) and once adopted (pass 1, KVM
+ * answers), in the heartbeat page after the beats.  Between the leaves
+ * the guest changes XCR0 and CR4.OSXSAVE, which KVM's answers follow.
+ */
+#define CT_CPUID_Q	18
+#define CT_CPUID_LOG_OFF	1024
+
+struct ct_cpuid_log {
+	__u32 r[2][CT_CPUID_Q][4];
+	__u64 pass;		/* host: which half the next sequence fills */
+	__u64 cpuids[2];	/* guest: CPUIDs it executed, per pass */
+	__u64 xsetbvs[2];	/* guest: XSETBVs it executed, per pass */
+};
+
+static_assert(CT_CPUID_LOG_OFF + sizeof(struct ct_cpuid_log) <= 4096, "one page");
+
+static void guest_cpuid_one(struct ct_cpuid_log *l, __u64 p, __u32 *n, __u32 fn,
+			    __u32 idx)
+{
+	__u32 *r = l->r[p][*n];
+
+	__cpuid(fn, idx, &r[0], &r[1], &r[2], &r[3]);
+	(*n)++;
+	l->cpuids[p]++;
+}
+
+static void guest_xsetbv(struct ct_cpuid_log *l, __u64 p, __u64 xcr0)
+{
+	xsetbv(0, xcr0);
+	l->xsetbvs[p]++;
+}
+
+static void guest_cpuid_set(struct ct_beat *beat)
+{
+	static const __u32 q[][2] = {
+		{ 0, 0 }, { 1, 0 }, { 7, 0 }, { 0xd, 0 }, { 0xd, 1 }, { 0xd, 2 },
+		{ 0x80000000, 0 }, { 0x80000001, 0 }, { 0x80000008, 0 },
+		{ 0x40000000, 0 }, { 0x8fffffff, 0 }, { 0xb, 0x105 }, { 0x1f, 3 },
+	};
+	struct ct_cpuid_log *l = (void *)((char *)beat + CT_CPUID_LOG_OFF);
+	__u64 p = READ_ONCE(l->pass), xcr0 = xgetbv(0), full, cr4;
+	__u32 i, n = 0, a, b, c, d;
+
+	for (i = 0; i < ARRAY_SIZE(q); i++)
+		guest_cpuid_one(l, p, &n, q[i][0], q[i][1]);
+	/* CPUID.0xD.0 EBX follows XCR0: x87, SSE and AVX if there is AVX... */
+	__cpuid(1, 0, &a, &b, &c, &d);
+	l->cpuids[p]++;
+	full = (c & (1u << 28)) ? 0x7 : 0x3;
+	guest_xsetbv(l, p, full);
+	guest_cpuid_one(l, p, &n, 0xd, 0);
+	/* ... x87 alone ... */
+	guest_xsetbv(l, p, 0x1);
+	guest_cpuid_one(l, p, &n, 0xd, 0);
+	guest_cpuid_one(l, p, &n, 1, 0);
+	guest_xsetbv(l, p, xcr0);
+	/* ... and CPUID.1 ECX.OSXSAVE follows CR4. */
+	cr4 = get_cr4();
+	set_cr4(cr4 & ~X86_CR4_OSXSAVE);
+	guest_cpuid_one(l, p, &n, 1, 0);
+	set_cr4(cr4);
+	guest_cpuid_one(l, p, &n, 0xd, 0);
+	GUEST_ASSERT_EQ(n, CT_CPUID_Q);
+}
 
 static void guest_heartbeat(struct ct_beat *beat)
 {
@@ -135,6 +203,8 @@ static void guest_heartbeat(struct ct_beat *beat)
 			static const struct desc_ptr empty;
 
 			__asm__ __volatile__("lidt %0; ud2" : : "m"(empty));
+		} else if (cmd == CT_CMD_CPUID_SET) {
+			guest_cpuid_set(beat);
 		} else if (cmd == CT_CMD_CPUID) {
 			cpuid(0, &eax, &ebx, &ecx, &edx);
 			WRITE_ONCE(beat->cpuid[0], eax);
@@ -161,10 +231,20 @@ static struct ct_beat *ct_irq_beat;
 /*
  * EOI (an exit) before the count: once VMM A sees the count move, the
  * guest is done with exits, and DETACH finds it in the loop.
+ *
+ * The local APIC is in x2APIC mode, the EOI a WRMSR.  An xAPIC EOI is an
+ * MMIO write KVM emulates, and on this test host it failed once in about
+ * twelve runs with KVM_EXIT_INTERNAL_ERROR (KVM_INTERNAL_ERROR_DELIVERY_EV,
+ * the #NPF at 0xfee000b0) in the handler of the first interrupt after
+ * ATTACH.  As far as we can tell a test host quirk: QEMU's TCG SVM keeps
+ * the type of the last event it delivered in EVENTINJ with V clear and
+ * copies it into EXITINTINFO at the next #VMEXIT, and KVM's check for an
+ * MMIO access during event delivery (svm_check_emulate_instruction())
+ * tests the type bits, not V.
  */
 static void guest_irq_handler(struct ex_regs *regs)
 {
-	xapic_write_reg(APIC_EOI, 0);
+	x2apic_write_reg(APIC_EOI, 0);
 	WRITE_ONCE(ct_irq_beat->irqs, READ_ONCE(ct_irq_beat->irqs) + 1);
 }
 
@@ -176,7 +256,7 @@ static void guest_irq_handler(struct ex_regs *regs)
 static void guest_heartbeat_irq(struct ct_beat *beat)
 {
 	ct_irq_beat = beat;
-	xapic_enable();
+	x2apic_enable();
 	sti();
 	guest_heartbeat(beat);
 }
@@ -374,6 +454,19 @@ static void ct_expect_cpu_parked(__u32 cpu)
 	TEST_ASSERT(r == -1 && errno == EBUSY,
 		    "onlining parked CPU %u: got %zd errno %d (%s), expected EBUSY",
 		    cpu, r, errno, strerror(errno));
+	close(fd);
+}
+
+/* Set a parameter of caretaker.ko. */
+static void ct_param_set(const char *name, const char *val)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/module/caretaker/parameters/%s", name);
+	fd = open(path, O_WRONLY);
+	TEST_ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
+	TEST_ASSERT(write(fd, val, strlen(val)) == (ssize_t)strlen(val), "write %s", path);
 	close(fd);
 }
 
@@ -857,14 +950,13 @@ static void ct_route_irqfd(struct kvm_vm *vm, __u32 apic_id, int eventfd)
 }
 
 /*
- * ... running guest_heartbeat_irq() on one vCPU, the local APIC page
- * mapped and the handler installed (the IDT is the library's, in guest
- * memory: VMM B finds it there), with an irqfd routed to it.
+ * ... running guest_heartbeat_irq() on one vCPU, the handler installed
+ * (the IDT is the library's, in guest memory: VMM B finds it there), with
+ * an irqfd routed to it.
  */
 static void ct_guest_create_irq(struct ct_guest *g)
 {
 	__ct_guest_create(g, 1, guest_heartbeat_irq, 1);
-	virt_pg_map(g->vm, APIC_DEFAULT_GPA, APIC_DEFAULT_GPA);
 	vm_install_exception_handler(g->vm, CT_IRQ_VECTOR, guest_irq_handler);
 	g->eventfd = eventfd(0, EFD_CLOEXEC);
 	TEST_ASSERT(g->eventfd >= 0, "eventfd: %s", strerror(errno));
@@ -1762,18 +1854,96 @@ static void test_blocking(void)
 	ct_orphan_close(o);
 
 	/*
-	 * CPUID: KVM's to complete once adopted.  The runtime does not
-	 * emulate it yet; when it does, the guest will not block here.
+	 * CPUID, with the runtime's fast path off: KVM's to complete once
+	 * adopted (cpuid_in_gap has it on).
 	 */
+	ct_param_set("fastpath", "N");
 	o = ct_orphan_make(1, 0);
 	ct_watch(o, CT_SHORT_GAP_MS, &g);
 	ms_cpuid = ct_block_on(o, CT_CMD_CPUID);
 	ct_expect_blocked_on(o->ct_fd, SVM_EXIT_CPUID, KVM_CARETAKER_EXIT_CPUID);
 	ct_vmm_b(o, vmm_b_blocked_cpuid);
 	ct_orphan_close(o);
+	ct_param_set("fastpath", "Y");
 
 	printf("# blocking: blocked %d ms after OUT, %d ms after CPUID; both done after ATTACH\n",
 	       ms_out, ms_cpuid);
+}
+
+static struct ct_cpuid_log *ct_cpuid_log(struct ct_beat *beats)
+{
+	return (void *)((char *)beats + CT_CPUID_LOG_OFF);
+}
+
+/* VMM B: the same sequence under KVM; every answer must be the runtime's. */
+static void vmm_b_cpuid_set(struct ct_orphan *o)
+{
+	struct ct_cpuid_log *l;
+	struct ct_adopter a;
+	__u32 i;
+
+	ct_adopter_create(&a, o, CT_FLAW_NONE);
+	ct_adopt(&a, o);
+	l = ct_cpuid_log(a.beats);
+	ct_adopter_run(&a);
+	WRITE_ONCE(l->pass, 1);
+	WRITE_ONCE(a.beats[0].command, CT_CMD_CPUID_SET);
+	ct_expect_done(&a.beats[0], 2, "the CPUIDs under KVM");
+	for (i = 0; i < CT_CPUID_Q; i++)
+		TEST_ASSERT(!memcmp(l->r[0][i], l->r[1][i], sizeof(l->r[0][i])),
+			    "CPUID #%u: detached %#x %#x %#x %#x, KVM %#x %#x %#x %#x", i,
+			    l->r[0][i][0], l->r[0][i][1], l->r[0][i][2], l->r[0][i][3],
+			    l->r[1][i][0], l->r[1][i][1], l->r[1][i][2], l->r[1][i][3]);
+	TEST_ASSERT_EQ(l->cpuids[1], l->cpuids[0]);
+	ct_expect_running_under_b(&a, o);
+	ct_adopter_pause(&a);
+	ct_adopter_free(&a, o);
+}
+
+/*
+ * The fast path: while detached the runtime answers CPUID (and XSETBV)
+ * itself, as KVM would, and the guest does not block.  On this test host
+ * (no next-RIP save) it needs the fixed_insn_len parameter.
+ */
+static void test_cpuid_in_gap(void)
+{
+	struct kvm_caretaker_vcpu_status vs;
+	__u64 cpuids, xsetbvs;
+	struct ct_cpuid_log *l;
+	struct ct_orphan *o;
+	int ms;
+
+	ct_param_set("fixed_insn_len", "Y");
+	o = ct_orphan_make(1, 0);
+	l = ct_cpuid_log(o->beats);
+	WRITE_ONCE(l->pass, 0);
+	WRITE_ONCE(o->beats[0].command, CT_CMD_CPUID_SET);
+	for (ms = 0; READ_ONCE(o->beats[0].done) < 1; ms++) {
+		TEST_ASSERT(ms < CT_WAIT_MS,
+			    "the CPUIDs did not complete while detached (state %u)",
+			    ct_status(o->ct_fd).state);
+		ct_sleep_ms(1);
+	}
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+	vs = ct_vcpu_status(o->ct_fd, 0);
+	TEST_ASSERT(vs.handled_by_kind[KVM_CARETAKER_EXIT_CPUID] == l->cpuids[0] &&
+		    vs.exits_by_kind[KVM_CARETAKER_EXIT_CPUID] == l->cpuids[0] &&
+		    vs.handled_by_kind[KVM_CARETAKER_EXIT_XSETBV] == l->xsetbvs[0],
+		    "telemetry: %llu CPUID exits, %llu handled, %llu XSETBVs handled; the guest made %llu and %llu",
+		    (unsigned long long)vs.exits_by_kind[KVM_CARETAKER_EXIT_CPUID],
+		    (unsigned long long)vs.handled_by_kind[KVM_CARETAKER_EXIT_CPUID],
+		    (unsigned long long)vs.handled_by_kind[KVM_CARETAKER_EXIT_XSETBV],
+		    (unsigned long long)l->cpuids[0], (unsigned long long)l->xsetbvs[0]);
+	ct_expect_beats(o->beats, 1, CT_BEATS_ALIVE, "after the CPUIDs");
+	cpuids = l->cpuids[0];
+	xsetbvs = l->xsetbvs[0];
+	ct_vmm_b(o, vmm_b_cpuid_set);
+	ct_orphan_close(o);
+	ct_param_set("fixed_insn_len", "N");
+	printf("# cpuid_in_gap: %llu CPUIDs and %llu XSETBVs answered by the runtime",
+	       (unsigned long long)cpuids, (unsigned long long)xsetbvs);
+	printf(" in %d ms, no block; the same %u answers from KVM after ATTACH\n",
+	       ms, CT_CPUID_Q);
 }
 
 static void vmm_b_shutdown(struct ct_orphan *o)
@@ -1925,6 +2095,65 @@ static void test_nmi_in_gap(void)
 	       (unsigned long long)after.detached_ns / 1000000);
 }
 
+/* Is @vector's bit set in the 256-bit register at @reg of @lapic? */
+static bool ct_lapic_bit(const struct kvm_lapic_state *lapic, __u32 reg, __u8 vector)
+{
+	__u32 word;
+
+	memcpy(&word, &lapic->regs[reg + (vector / 32) * 0x10], sizeof(word));
+	return word & (1u << (vector % 32));
+}
+
+/*
+ * ct_wait_irqs() for VMM B's guest; on a timeout, say where the interrupt
+ * went: is the vCPU still in KVM_RUN, does the guest still beat, is the
+ * vector in IRR or ISR, what is TPR, is the eventfd's count still there.
+ */
+static void ct_wait_irqs_diag(struct ct_adopter *a, int eventfd, __u64 n)
+{
+	__u64 start = ct_now_ns(), beats = READ_ONCE(a->beats[0].counter);
+	struct pollfd p = { .fd = eventfd, .events = POLLIN };
+	struct ct_runner *r = &a->runners[0];
+	struct kvm_vcpu_events ev;
+	struct kvm_lapic_state lapic;
+	struct kvm_regs regs;
+	typeof(a->vcpus[0]->run->internal) *ir;
+	bool done;
+	__u32 tpr;
+
+	while (READ_ONCE(a->beats[0].irqs) < n) {
+		if (ct_now_ns() - start < CT_WAIT_MS * 1000000ULL) {
+			ct_sleep_ms(1);
+			continue;
+		}
+		done = __atomic_load_n(&r->done, __ATOMIC_ACQUIRE);
+		beats = READ_ONCE(a->beats[0].counter) - beats;
+		ct_runner_stop(r);
+		vcpu_ioctl(a->vcpus[0], KVM_GET_LAPIC, &lapic);
+		vcpu_events_get(a->vcpus[0], &ev);
+		vcpu_regs_get(a->vcpus[0], &regs);
+		memcpy(&tpr, &lapic.regs[APIC_TASKPRI], sizeof(tpr));
+		ir = &a->vcpus[0]->run->internal;
+		printf("# KVM_RUN %s (%d errno %d exit %u, internal %u ndata %u:",
+		       done ? "returned" : "running", r->ret, r->err, r->exit_reason,
+		       ir->suberror, ir->ndata);
+		printf(" %llx %llx %llx %llx %llx)\n", (unsigned long long)ir->data[0],
+		       (unsigned long long)ir->data[1], (unsigned long long)ir->data[2],
+		       (unsigned long long)ir->data[3], (unsigned long long)ir->data[4]);
+		printf("# RIP %#llx RFLAGS %#llx, +%llu beats, vector %#x IRR %d ISR %d,",
+		       (unsigned long long)regs.rip, (unsigned long long)regs.rflags,
+		       (unsigned long long)beats, CT_IRQ_VECTOR,
+		       ct_lapic_bit(&lapic, APIC_IRR, CT_IRQ_VECTOR),
+		       ct_lapic_bit(&lapic, APIC_ISR, CT_IRQ_VECTOR));
+		printf(" TPR %#x, shadow %u, injected irq %u nmi %u, eventfd %s\n", tpr,
+		       ev.interrupt.shadow, ev.interrupt.injected, ev.nmi.injected,
+		       poll(&p, 1, 0) == 1 ? "readable" : "empty");
+		TEST_FAIL("%llu interrupts under VMM B after %d ms, expected %llu (state above)",
+			  (unsigned long long)READ_ONCE(a->beats[0].irqs), CT_WAIT_MS,
+			  (unsigned long long)n);
+	}
+}
+
 /*
  * VMM B: the adopted guest has taken the one interrupt of VMM A only.
  * Its irqfd on the same eventfd finds the gap's signals pending: one
@@ -1939,11 +2168,21 @@ static void vmm_b_irqfd(struct ct_orphan *o)
 	ct_adopt(&a, o);
 	ct_expect_same_state(a.vcpus[0], &o->h.state[0]);
 	TEST_ASSERT_EQ(READ_ONCE(a.beats[0].irqs), 1);
-	/* After ATTACH: the interrupt goes into the adopted local APIC. */
+	/*
+	 * After ATTACH: the interrupt goes into the adopted local APIC, with
+	 * the vCPU already running.  Pending at the adopted vCPU's very first
+	 * VMRUN instead, it went wrong twice in about sixty runs on this test
+	 * host, both times on the guest's first exit after KVM injected it:
+	 * that exit reported the delivered interrupt in EXITINTINFO, so KVM
+	 * injected it a second time (x2APIC EOI) or refused to emulate the
+	 * xAPIC EOI during "event delivery" (see guest_irq_handler()).  The
+	 * adopted vCPU state was right both times.
+	 */
+	ct_adopter_run(&a);
+	ct_expect_beats(a.beats, 1, CT_BEATS_ALIVE, "under VMM B, before KVM_IRQFD");
 	start = ct_now_ns();
 	ct_route_irqfd(a.vm, o->h.vcpu_ids[0], o->eventfd);
-	ct_adopter_run(&a);
-	ct_wait_irqs(&a.beats[0], 2, "under VMM B");
+	ct_wait_irqs_diag(&a, o->eventfd, 2);
 	o->fig->irq_ns = ct_now_ns() - start;
 	ct_sleep_ms(CT_IRQ_SETTLE_MS);
 	irqs = READ_ONCE(a.beats[0].irqs);
@@ -2026,6 +2265,107 @@ static void test_suspend_refused(void)
 	kvm_vm_free(g.vm);
 	printf("# suspend_refused: freeze refused with EBUSY while CPU %u was parked\n",
 	       ct_cpus[0]);
+}
+
+#define CT_SMT_CONTROL	"/sys/devices/system/cpu/smt/control"
+
+/* write() @val to sysfs @path; returns 0 or -errno. */
+static int ct_sysfs_write(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), r, err;
+
+	TEST_ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
+	r = write(fd, val, strlen(val));
+	err = errno;
+	close(fd);
+	return r == (int)strlen(val) ? 0 : -err;
+}
+
+/* The first online CPU that is not the first thread of its core, or -1. */
+static int ct_second_thread(void)
+{
+	char path[96];
+	unsigned int first;
+	int cpu, n;
+	FILE *f;
+
+	for (cpu = 1; cpu < 64; cpu++) {
+		snprintf(path, sizeof(path),
+			 "/sys/devices/system/cpu/cpu%d/topology/thread_siblings_list", cpu);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		n = fscanf(f, "%u", &first);
+		fclose(f);
+		if (n == 1 && first != (unsigned int)cpu && ct_cpu_online(cpu) == 1)
+			return cpu;
+	}
+	return -1;
+}
+
+/*
+ * "smt/control" set to "on" brings every offline thread up through
+ * _cpu_up(), the path that sysfs online takes: a parked thread must be
+ * refused there too, both while only prepared and while its guest runs
+ * detached on it.  Needs a host with SMT (check.sh boots one for this).
+ */
+static void test_smt_refused(void)
+{
+	char ctl[32] = "";
+	struct ct_guest g;
+	int ct_fd, r, cpu;
+	__u32 c;
+	FILE *f;
+
+	f = fopen(CT_SMT_CONTROL, "r");
+	if (f) {
+		TEST_ASSERT(fscanf(f, "%31s", ctl) == 1, "read " CT_SMT_CONTROL);
+		fclose(f);
+	}
+	cpu = ct_second_thread();
+	if (strcmp(ctl, "on") || cpu < 0) {
+		printf("# smt_refused: needs SMT (smt/control '%s', no second thread online)\n",
+		       ctl);
+		exit(KSFT_SKIP);
+	}
+	c = cpu;
+	ct_guest_create(&g, 1);
+	ct_guest_run(&g);
+	ct_fd = ct_prepare(g.vm, &c, 1);
+	TEST_ASSERT(ct_fd >= 0, "PREPARE on CPU %u: %s", c, strerror(errno));
+	/* Every other second thread goes; the parked one is offline already. */
+	r = ct_sysfs_write(CT_SMT_CONTROL, "off");
+	TEST_ASSERT(!r, "smt/control=off: %s", strerror(-r));
+	r = ct_sysfs_write(CT_SMT_CONTROL, "on");
+	TEST_ASSERT(r == -EBUSY, "smt/control=on with CPU %u parked: %d, expected -EBUSY",
+		    c, r);
+	ct_expect_cpu_parked(c);
+	ct_expect_beats(g.beats, 1, CT_BEATS_ALIVE, "after the refused smt/control=on");
+
+	ct_guest_detach(&g, ct_fd);
+	r = ct_sysfs_write(CT_SMT_CONTROL, "off");
+	TEST_ASSERT(!r, "smt/control=off: %s", strerror(-r));
+	r = ct_sysfs_write(CT_SMT_CONTROL, "on");
+	TEST_ASSERT(r == -EBUSY, "smt/control=on with CPU %u running the orphan: %d", c, r);
+	ct_expect_cpu_parked(c);
+	ct_expect_status(ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+	ct_expect_beats(g.beats, 1, CT_BEATS_ALIVE, "detached, after smt/control=on");
+
+	TEST_ASSERT(!ct_attach(g.vm, ct_fd), "ATTACH into the source VM: %s", strerror(errno));
+	ct_guest_run(&g);
+	ct_expect_beats(g.beats, 1, CT_BEATS_ALIVE, "back under its own VMM");
+	ct_wait_cpu_online(c);
+	ct_guest_pause(&g);
+	close(ct_fd);
+	kvm_vm_free(g.vm);
+	/* The threads that "on" did not reach before the refusal. */
+	r = ct_sysfs_write(CT_SMT_CONTROL, "off");
+	TEST_ASSERT(!r, "smt/control=off: %s", strerror(-r));
+	r = ct_sysfs_write(CT_SMT_CONTROL, "on");
+	TEST_ASSERT(!r, "smt/control=on with nothing parked: %s", strerror(-r));
+	TEST_ASSERT_EQ(ct_cpu_online(c), 1);
+	printf("# smt_refused: smt/control=on refused with EBUSY while CPU %u was parked,", c);
+	printf(" prepared and detached; accepted after\n");
 }
 
 static void vmm_b_two_vcpus(struct ct_orphan *o)
@@ -3101,11 +3441,13 @@ static const struct {
 } cases[] = {
 	{ "heartbeat", test_heartbeat },
 	{ "blocking", test_blocking },
+	{ "cpuid_in_gap", test_cpuid_in_gap },
 	{ "two_vcpus", test_two_vcpus },
 	{ "cancel", test_cancel },
 	{ "triple_fault", test_triple_fault },
 	{ "nmi_in_gap", test_nmi_in_gap },
 	{ "suspend_refused", test_suspend_refused },
+	{ "smt_refused", test_smt_refused },
 	{ "irqfd_in_gap", test_irqfd_in_gap },
 	{ "close_without_attach", test_close_without_attach },
 	{ "undo_prepare", test_undo_prepare },
