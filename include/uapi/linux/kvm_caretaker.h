@@ -142,6 +142,10 @@ struct kvm_caretaker_status {
  * @blocked_rip: out: the guest's RIP at that exit
  * @blocked_ns: out: how long it has waited, or waited
  * @detached_ns: out: how long the runtime has run it, or ran it
+ * @timer_fires: out: expiries of the guest's APIC timer while detached
+ * @injected: out: interrupts the runtime injected
+ * @halts: out: times the runtime halted with the guest (HLT)
+ * @max_late_ns: out: the longest delay from a timer expiry to its injection
  * @reserved: out: zero
  */
 struct kvm_caretaker_vcpu_status {
@@ -157,7 +161,11 @@ struct kvm_caretaker_vcpu_status {
 	__u64 blocked_rip;
 	__u64 blocked_ns;
 	__u64 detached_ns;
-	__u64 reserved[8];
+	__u64 timer_fires;
+	__u64 injected;
+	__u64 halts;
+	__u64 max_late_ns;
+	__u64 reserved[4];
 };
 
 /* On a VM fd. */

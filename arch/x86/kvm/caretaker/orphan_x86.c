@@ -19,6 +19,8 @@
 #include "pgtable.h"
 #include "runtime.h"
 #include "svm_encode.h"
+#include "cpuid.h"
+#include "lapic.h"
 #include "svm_state.h"
 #include "x86.h"
 
@@ -227,6 +229,25 @@ static void ct_x86_fill_cpuid(struct ctrt_cpuid *t, struct kvm_vcpu *vcpu)
 	}
 }
 
+/*
+ * What the runtime's APIC needs from KVM beyond KVM_GET_LAPIC's image;
+ * ct_svm_load() adds the registers.
+ */
+static void ct_x86_fill_apic(struct ctrt_apic *a, struct kvm_vcpu *vcpu)
+{
+	memset(a, 0, sizeof(*a));
+	if (!lapic_in_kernel(vcpu))
+		return;
+	a->flags = CTRT_APIC_IN_KERNEL;
+	if (guest_cpu_cap_has(vcpu, X86_FEATURE_TSC_DEADLINE_TIMER))
+		a->flags |= CTRT_APIC_GUEST_TSCDL;
+	a->id = vcpu->vcpu_id;
+	a->bus_cycle_ns = vcpu->kvm->arch.apic_bus_cycle_ns;
+	/* KVM's min_timer_period_us, at its default: the parameter is KVM's own. */
+	a->min_period_ns = 200 * NSEC_PER_USEC;
+	bitmap_to_arr32(a->eoi_exit, vcpu->arch.ioapic_handled_vectors, 256);
+}
+
 static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm *kvm)
 {
 	struct caretaker_refusal r;
@@ -260,6 +281,7 @@ static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm 
 			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
 		v->cpuid_nent = vcpu->arch.cpuid_nent;
 		ct_x86_fill_cpuid(x->rt->cpus[i].cpuid, vcpu);
+		ct_x86_fill_apic(&x->rt->cpus[i].cb->apic, vcpu);
 		v->tsc_khz = vcpu->arch.virtual_tsc_khz;
 		/* Supervisor XSAVE state is not in KVM_GET_XSAVE2's image. */
 		if (ct_msr(&v->state, MSR_IA32_XSS, 0))
@@ -541,6 +563,10 @@ int caretaker_arch_vcpu_status(struct caretaker_orphan *o,
 		vs->handled_by_kind[i] = cb->handled_kinds[i];
 	}
 	vs->nmis = cb->nmis;
+	vs->timer_fires = cb->apic.fires;
+	vs->injected = cb->apic.injected;
+	vs->halts = cb->apic.halts;
+	vs->max_late_ns = ct_cycles_to_ns(cb->apic.max_late_tsc);
 	now = rdtsc();
 	end = v->stopped ? cb->stop_tsc : now;
 	vs->detached_ns = cb->run_tsc ? ct_cycles_to_ns(end - cb->run_tsc) : 0;

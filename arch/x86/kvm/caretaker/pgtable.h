@@ -13,6 +13,8 @@
 #define CT_PTE_P	BIT_ULL(0)
 #define CT_PTE_RW	BIT_ULL(1)
 #define CT_PTE_US	BIT_ULL(2)
+#define CT_PTE_PWT	BIT_ULL(3)
+#define CT_PTE_PCD	BIT_ULL(4)
 #define CT_PTE_A	BIT_ULL(5)
 #define CT_PTE_D	BIT_ULL(6)
 #define CT_PTE_NX	BIT_ULL(63)

@@ -81,6 +81,28 @@
 #define CTRT_VMCB_RIP		(0x400 + 0x178)
 #define CTRT_VMCB_RAX		(0x400 + 0x1f8)
 
+#define CTRT_VMCB_INTERCEPT_VINTR 0x00c	/* the word of INTERCEPT_VINTR */
+#define CTRT_VMCB_INT_CTL	0x060
+#define CTRT_VMCB_EXIT_INT_INFO	0x088
+#define CTRT_VMCB_EXIT_INT_ERR	0x08c
+#define CTRT_VMCB_EVENT_INJ	0x0a8
+#define CTRT_VMCB_EVENT_INJ_ERR	0x0ac
+
+/* VMCB bits (asm/svm.h, which the runtime cannot include); checked by the kernel. */
+#define CTRT_VINTR_BIT		4	/* INTERCEPT_VINTR in its word */
+#define CTRT_V_IRQ		BIT(8)
+#define CTRT_V_INTR_PRIO_SHIFT	16
+#define CTRT_V_INTR_PRIO	(0xfU << CTRT_V_INTR_PRIO_SHIFT)
+#define CTRT_V_IGN_TPR		BIT(20)
+#define CTRT_INT_SHADOW		BIT(0)
+#define CTRT_EVTINJ_TYPE_INTR	(0U << 8)
+#define CTRT_EVTINJ_VALID	BIT(31)
+
+/* The host's local APIC, when it is not in x2APIC mode (UC mapping). */
+#define CTRT_APIC_VA		(CTRT_BASE + CTRT_IMAGE_MAX)
+/* The vector of the runtime's own timer on the physical local APIC. */
+#define CTRT_TIMER_VECTOR	0xec
+
 #define CTRT_MAGIC		0x314b525443ULL	/* "CTRK1" */
 
 #define CTRT_ABI_VERSION	2
@@ -243,6 +265,89 @@ static inline unsigned int ctrt_exit_kind(u64 code)
 	return KVM_CARETAKER_EXIT_OTHER;
 }
 
+/* struct ctrt_apic.flags, written by the kernel. */
+#define CTRT_APIC_X2APIC	BIT(0)	/* the guest's APIC is in x2APIC mode */
+#define CTRT_APIC_HOST_X2APIC	BIT(1)	/* this CPU's APIC is in x2APIC mode */
+#define CTRT_APIC_HOST_TSCDL	BIT(2)	/* this CPU has a TSC-deadline timer */
+#define CTRT_APIC_GUEST_TSCDL	BIT(3)	/* the guest's CPUID has one */
+#define CTRT_APIC_IN_KERNEL	BIT(4)	/* KVM emulates the guest's APIC */
+
+/* The guest's APIC timer modes (LVTT bits 18:17). */
+#define CTRT_LVTT_ONESHOT	0
+#define CTRT_LVTT_PERIODIC	1
+#define CTRT_LVTT_TSCDEADLINE	2
+
+/**
+ * struct ctrt_apic - the guest's local APIC while detached
+ * @flags: CTRT_APIC_*
+ * @id: x2APIC ID
+ * @version: the version register
+ * @ldr: the logical destination register
+ * @svr: the spurious-interrupt vector register
+ * @tpr: the task priority register (bits 7:4 also in V_TPR)
+ * @lvtt: the timer's LVT entry
+ * @tdcr: the timer's divide configuration
+ * @tmict: the timer's initial count
+ * @esr: the error status register
+ * @lvt: the other LVT entries, CMCI (0x2f0), then 0x330 to 0x370
+ * @irr: the interrupt request register, as the APIC lays it out
+ * @isr: the in-service register
+ * @tmr: the trigger mode register (level-triggered vectors)
+ * @eoi_exit: vectors whose EOI KVM must see (IOAPIC-routed, or level)
+ * @apic_base: the APIC base MSR (read only here)
+ * @tsc_offset: guest TSC = host TSC + @tsc_offset
+ * @deadline: host TSC of the timer's next expiry, 0: not armed
+ * @period: host TSC cycles between periodic expiries, 0: not periodic
+ * @tsc_deadline: the guest's TSC-deadline MSR (guest TSC)
+ * @ns_to_tsc: multiplier, ns to host TSC cycles (timer.h)
+ * @tsc_to_ns: multiplier, host TSC cycles to ns
+ * @bus_cycle_ns: the VM's APIC bus cycle
+ * @min_period_ns: KVM's shortest periodic timer (min_timer_period_us)
+ * @host_timer_khz: the physical APIC timer's rate at divide 1 (calibrated)
+ * @host_svr: this CPU's SVR as Linux left it (restored at the end)
+ * @tsc_khz: the host TSC's rate
+ * @armed: host TSC the physical timer is armed for, 0: not armed
+ * @fires: guest timer expiries while detached
+ * @injected: interrupts the runtime injected
+ * @halts: HLTs the runtime waited out
+ * @max_late_tsc: the longest delay from an expiry to its injection
+ */
+struct ctrt_apic {
+	u32 flags;
+	u32 id;
+	u32 version;
+	u32 ldr;
+	u32 svr;
+	u32 tpr;
+	u32 lvtt;
+	u32 tdcr;
+	u32 tmict;
+	u32 esr;
+	u32 lvt[6];
+	u32 irr[8];
+	u32 isr[8];
+	u32 tmr[8];
+	u32 eoi_exit[8];
+	u64 apic_base;
+	u64 tsc_offset;
+	u64 deadline;
+	u64 period;
+	u64 tsc_deadline;
+	u64 ns_to_tsc;
+	u64 tsc_to_ns;
+	u32 bus_cycle_ns;
+	u32 min_period_ns;
+	u32 host_timer_khz;
+	u32 tsc_khz;
+	u32 host_svr;
+	u32 pad;
+	u64 armed;
+	u64 fires;
+	u64 injected;
+	u64 halts;
+	u64 max_late_tsc;
+};
+
 /**
  * struct ctrt_gprs - guest general-purpose registers not in the VMCB
  * @r: indexed like the instruction encoding; RAX and RSP are unused
@@ -267,6 +372,10 @@ struct ctrt_gprs {
  * @tsc_aux: the guest's TSC_AUX
  * @spec_ctrl: the guest's SPEC_CTRL
  * @gprs: the guest's general-purpose registers
+ * @apic: the guest's local APIC (the fast path's)
+ * @halted: the guest is halted (KVM_MP_STATE_HALTED): set by the kernel,
+ *	cleared by the runtime when an interrupt wakes it
+ * @pad1: zero
  * @cmd: CTRT_CMD_*, written by the kernel
  * @state: CTRT_ST_*, written by the runtime
  * @heartbeat: incremented by the runtime on each pass of its loops
@@ -303,6 +412,9 @@ struct ctrt_cpu {
 	u32 flags;
 	u32 pad0;
 	struct ctrt_gprs gprs;
+	struct ctrt_apic apic;
+	u32 halted;
+	u32 pad1;
 
 	u32 cmd;
 	u32 state;

@@ -21,8 +21,10 @@
 #include <asm/processor-flags.h>
 #include <uapi/asm/svm.h>
 
+#include "apic.h"
 #include "cpuid.h"
 #include "rt.h"
+#include "timer.h"
 
 struct ctrt_tss {
 	u32 reserved0;
@@ -326,6 +328,498 @@ static bool ctrt_xsetbv(struct ctrt_cpu *cb)
 	return true;
 }
 
+/* ---- this CPU's own local APIC ---- */
+
+#define PAPIC_TPR	0x080
+#define PAPIC_EOI	0x0b0
+#define PAPIC_SVR	0x0f0
+#define PAPIC_SVR_ENABLE	BIT(8)
+#define PAPIC_LVTT	0x320
+#define PAPIC_TMICT	0x380
+#define PAPIC_TMCCT	0x390
+#define PAPIC_TDCR	0x3e0
+#define PAPIC_LVT_MASKED	BIT(16)
+#define PAPIC_LVTT_TSCDL	(2U << 17)
+
+static u32 papic_read(struct ctrt_cpu *cb, u32 reg)
+{
+	if (cb->apic.flags & CTRT_APIC_HOST_X2APIC)
+		return rt_rdmsr(0x800 + (reg >> 4));
+	return READ_ONCE(*(u32 *)(CTRT_APIC_VA + reg));
+}
+
+static void papic_write(struct ctrt_cpu *cb, u32 reg, u32 val)
+{
+	if (cb->apic.flags & CTRT_APIC_HOST_X2APIC)
+		rt_wrmsr(0x800 + (reg >> 4), val);
+	else
+		WRITE_ONCE(*(u32 *)(CTRT_APIC_VA + reg), val);
+}
+
+/*
+ * Without a TSC-deadline timer, measure the APIC timer against the TSC
+ * (1 ms): Linux's own calibration is not the runtime's to read.
+ */
+static void ctrt_papic_init(struct ctrt_cpu *cb)
+{
+	struct ctrt_apic *a = &cb->apic;
+	u64 t0;
+
+	/*
+	 * Linux soft-disabled the APIC as the CPU went offline, which masks
+	 * every LVT entry: enable it (spurious vector 0xff), at priority 0.
+	 * ctrt_halt() disables it again.
+	 */
+	a->host_svr = papic_read(cb, PAPIC_SVR);
+	papic_write(cb, PAPIC_SVR, PAPIC_SVR_ENABLE | 0xff);
+	papic_write(cb, PAPIC_TPR, 0);
+	if (!a->tsc_khz || (a->flags & CTRT_APIC_HOST_TSCDL))
+		return;
+	papic_write(cb, PAPIC_TDCR, 0xb);	/* divide by 1 */
+	papic_write(cb, PAPIC_LVTT, PAPIC_LVT_MASKED | CTRT_TIMER_VECTOR);
+	papic_write(cb, PAPIC_TMICT, 0xffffffff);
+	t0 = rt_rdtsc();
+	while (rt_rdtsc() - t0 < a->tsc_khz)
+		asm volatile("pause");
+	a->host_timer_khz = 0xffffffff - papic_read(cb, PAPIC_TMCCT);
+	papic_write(cb, PAPIC_TMICT, 0);
+}
+
+/* Have this CPU's timer interrupt it at host TSC @deadline (0: never). */
+static void ctrt_papic_arm(struct ctrt_cpu *cb, u64 deadline)
+{
+	struct ctrt_apic *a = &cb->apic;
+	u64 now, delta, count;
+
+	if (a->armed == deadline)
+		return;
+	a->armed = deadline;
+	if (a->flags & CTRT_APIC_HOST_TSCDL) {
+		papic_write(cb, PAPIC_LVTT, PAPIC_LVTT_TSCDL | CTRT_TIMER_VECTOR);
+		rt_wrmsr(MSR_IA32_TSC_DEADLINE, deadline);
+		return;
+	}
+	if (!deadline || !a->host_timer_khz) {
+		papic_write(cb, PAPIC_TMICT, 0);
+		return;
+	}
+	now = rt_rdtsc();
+	delta = (s64)(deadline - now) > 0 ? deadline - now : 1;
+	if (delta > (1ULL << 40))
+		delta = 1ULL << 40;
+	count = delta * a->host_timer_khz / a->tsc_khz + 1;
+	papic_write(cb, PAPIC_LVTT, CTRT_TIMER_VECTOR);
+	papic_write(cb, PAPIC_TMICT, count > 0xffffffff ? 0xffffffff : count);
+}
+
+/*
+ * Take the interrupts pending on this CPU (its timer, stray IPIs from
+ * the host): GIF and IF open for one instruction; ctrt_trap() counts and
+ * acknowledges them.
+ */
+static void ctrt_take_interrupts(void)
+{
+	asm volatile("stgi; sti; nop; cli; clgi" ::: "memory");
+}
+
+/* ---- the guest's local APIC ---- */
+
+static u32 vmcb_read32(struct ctrt_cpu *cb, unsigned int off)
+{
+	return READ_ONCE(*(u32 *)((char *)cb + CTRT_OFF_VMCB + off));
+}
+
+static void vmcb_write32(struct ctrt_cpu *cb, unsigned int off, u32 val)
+{
+	WRITE_ONCE(*(u32 *)((char *)cb + CTRT_OFF_VMCB + off), val);
+}
+
+static unsigned int ctrt_lvtt_mode(const struct ctrt_apic *a)
+{
+	return (a->lvtt >> 17) & 3;
+}
+
+/* The TPR, with the guest's CR8 writes (V_TPR) folded in. */
+static u8 ctrt_tpr(struct ctrt_cpu *cb)
+{
+	struct ctrt_apic *a = &cb->apic;
+	u32 vtpr = vmcb_read32(cb, CTRT_VMCB_INT_CTL) & 0xf;
+
+	if (vtpr != a->tpr >> 4)
+		a->tpr = vtpr << 4;
+	return a->tpr;
+}
+
+static void ctrt_set_tpr(struct ctrt_cpu *cb, u8 tpr)
+{
+	u32 ctl = vmcb_read32(cb, CTRT_VMCB_INT_CTL);
+
+	cb->apic.tpr = tpr;
+	vmcb_write32(cb, CTRT_VMCB_INT_CTL, (ctl & ~0xfU) | (tpr >> 4));
+}
+
+/* Count @count of the guest's APIC timer, in host TSC cycles. */
+static u64 ctrt_count_to_tsc(const struct ctrt_apic *a, u32 count)
+{
+	u64 ns = caretaker_apic_count_to_ns(count, caretaker_apic_timer_divisor(a->tdcr),
+					    a->bus_cycle_ns);
+
+	return caretaker_convert_up(ns, a->ns_to_tsc);
+}
+
+/* The timer's current count (TMCCT). */
+static u32 ctrt_tmcct(const struct ctrt_apic *a)
+{
+	u64 now = rt_rdtsc(), ns, div;
+
+	if (ctrt_lvtt_mode(a) == CTRT_LVTT_TSCDEADLINE || !a->deadline ||
+	    (s64)(a->deadline - now) <= 0)
+		return 0;
+	ns = caretaker_convert_up(a->deadline - now, a->tsc_to_ns);
+	div = (u64)caretaker_apic_timer_divisor(a->tdcr) * a->bus_cycle_ns;
+	ns /= div ? div : 1;
+	return ns > a->tmict ? a->tmict : ns;
+}
+
+/* TMICT written, or the mode changed: start or stop the timer. */
+static void ctrt_timer_start(struct ctrt_apic *a)
+{
+	u64 period;
+
+	a->deadline = 0;
+	a->period = 0;
+	if (ctrt_lvtt_mode(a) == CTRT_LVTT_TSCDEADLINE || !a->tmict)
+		return;
+	period = ctrt_count_to_tsc(a, a->tmict);
+	if (ctrt_lvtt_mode(a) == CTRT_LVTT_PERIODIC) {
+		u64 min = caretaker_convert_up(a->min_period_ns, a->ns_to_tsc);
+
+		if (period < min)
+			period = min;
+		a->period = period;
+	}
+	a->deadline = rt_rdtsc() + period;
+}
+
+/* Has the guest's timer expired?  Then its vector goes into IRR. */
+static void ctrt_timer_check(struct ctrt_cpu *cb)
+{
+	struct ctrt_apic *a = &cb->apic;
+	u64 now = rt_rdtsc(), late;
+
+	if (!a->deadline || (s64)(now - a->deadline) < 0)
+		return;
+	a->fires++;
+	late = now - a->deadline;
+	if (late > a->max_late_tsc)
+		a->max_late_tsc = late;
+	if (!(a->lvtt & PAPIC_LVT_MASKED) && (a->lvtt & 0xff) >= 16)
+		caretaker_apic_set_vector(a->irr, a->lvtt & 0xff);
+	if (a->period) {
+		/* Missed periods collapse into this one, as on an APIC. */
+		a->deadline += a->period;
+		if ((s64)(now - a->deadline) >= 0)
+			a->deadline = now + a->period;
+	} else {
+		a->deadline = 0;
+		if (ctrt_lvtt_mode(a) == CTRT_LVTT_TSCDEADLINE)
+			a->tsc_deadline = 0;
+	}
+}
+
+static void ctrt_vintr(struct ctrt_cpu *cb, bool on)
+{
+	u32 ctl = vmcb_read32(cb, CTRT_VMCB_INT_CTL);
+	u32 icpt = vmcb_read32(cb, CTRT_VMCB_INTERCEPT_VINTR);
+
+	if (on) {
+		ctl |= CTRT_V_IRQ | CTRT_V_IGN_TPR | CTRT_V_INTR_PRIO;
+		icpt |= BIT(CTRT_VINTR_BIT);
+	} else {
+		ctl &= ~(CTRT_V_IRQ | CTRT_V_IGN_TPR | CTRT_V_INTR_PRIO);
+		icpt &= ~BIT(CTRT_VINTR_BIT);
+	}
+	vmcb_write32(cb, CTRT_VMCB_INT_CTL, ctl);
+	vmcb_write32(cb, CTRT_VMCB_INTERCEPT_VINTR, icpt);
+}
+
+/*
+ * Before VMRUN: the highest deliverable vector goes in if the guest can
+ * take it now (RFLAGS.IF, no interrupt shadow, nothing else being
+ * injected); if not, an interrupt window exit is asked for.
+ */
+static void ctrt_inject(struct ctrt_cpu *cb)
+{
+	struct ctrt_apic *a = &cb->apic;
+	int vec;
+
+	if (!(a->flags & CTRT_APIC_X2APIC))
+		return;
+	ctrt_timer_check(cb);
+	vec = caretaker_apic_next_vector(a->irr, a->isr, ctrt_tpr(cb));
+	if (vec < 0 || (vmcb_read32(cb, CTRT_VMCB_EVENT_INJ) & CTRT_EVTINJ_VALID)) {
+		ctrt_vintr(cb, false);
+		return;
+	}
+	if (!(vmcb_read(cb, CTRT_VMCB_RFLAGS) & X86_EFLAGS_IF) ||
+	    (vmcb_read32(cb, CTRT_VMCB_INT_STATE) & CTRT_INT_SHADOW)) {
+		ctrt_vintr(cb, true);
+		return;
+	}
+	ctrt_vintr(cb, false);
+	caretaker_apic_clear_vector(a->irr, vec);
+	caretaker_apic_set_vector(a->isr, vec);
+	vmcb_write32(cb, CTRT_VMCB_EVENT_INJ_ERR, 0);
+	vmcb_write32(cb, CTRT_VMCB_EVENT_INJ, vec | CTRT_EVTINJ_TYPE_INTR | CTRT_EVTINJ_VALID);
+	a->injected++;
+}
+
+/*
+ * After an exit the guest resumes from: an event whose delivery the exit
+ * interrupted goes in again, as KVM's svm_complete_interrupts() does.
+ */
+static void ctrt_reinject(struct ctrt_cpu *cb)
+{
+	u32 info = vmcb_read32(cb, CTRT_VMCB_EXIT_INT_INFO);
+
+	if (!(info & CTRT_EVTINJ_VALID))
+		return;
+	vmcb_write32(cb, CTRT_VMCB_EVENT_INJ_ERR, vmcb_read32(cb, CTRT_VMCB_EXIT_INT_ERR));
+	vmcb_write32(cb, CTRT_VMCB_EVENT_INJ, info);
+}
+
+static bool ctrt_tsc_deadline_write(struct ctrt_apic *a, u64 val)
+{
+	/* As KVM: ignored outside TSC-deadline mode. */
+	if (ctrt_lvtt_mode(a) != CTRT_LVTT_TSCDEADLINE)
+		return true;
+	a->tsc_deadline = val;
+	a->deadline = val ? (val - a->tsc_offset) | 1 : 0;
+	return true;
+}
+
+/* x2APIC register @reg (MSR 0x800 + reg) read, as kvm_x2apic_msr_read(). */
+static bool ctrt_x2apic_read(struct ctrt_cpu *cb, u32 reg, u64 *val)
+{
+	struct ctrt_apic *a = &cb->apic;
+
+	switch (reg) {
+	case 0x02:
+		*val = a->id;
+		break;
+	case 0x03:
+		*val = a->version;
+		break;
+	case 0x08:
+		*val = ctrt_tpr(cb);
+		break;
+	case 0x0a:
+		*val = caretaker_apic_ppr(ctrt_tpr(cb), caretaker_apic_highest_vector(a->isr));
+		break;
+	case 0x0d:
+		*val = a->ldr;
+		break;
+	case 0x0f:
+		*val = a->svr;
+		break;
+	case 0x10 ... 0x17:
+		*val = a->isr[reg - 0x10];
+		break;
+	case 0x18 ... 0x1f:
+		*val = a->tmr[reg - 0x18];
+		break;
+	case 0x20 ... 0x27:
+		ctrt_timer_check(cb);
+		*val = a->irr[reg - 0x20];
+		break;
+	case 0x28:
+		*val = a->esr;
+		break;
+	case 0x2f:
+		*val = a->lvt[0];
+		break;
+	case 0x32:
+		*val = a->lvtt;
+		break;
+	case 0x33 ... 0x37:
+		*val = a->lvt[reg - 0x32];
+		break;
+	case 0x38:
+		*val = a->tmict;
+		break;
+	case 0x39:
+		*val = ctrt_tmcct(a);
+		break;
+	case 0x3e:
+		*val = a->tdcr;
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/* A write KVM would complete without more than the APIC's own state. */
+static bool ctrt_x2apic_write(struct ctrt_cpu *cb, u32 reg, u64 val)
+{
+	struct ctrt_apic *a = &cb->apic;
+	unsigned int mode;
+	bool tscdl;
+	int vec;
+
+	if (reg != 0x30 && (val >> 32))
+		return false;
+	switch (reg) {
+	case 0x08:			/* TPR */
+		if (val > 0xff)
+			return false;
+		ctrt_set_tpr(cb, val);
+		return true;
+	case 0x0b:			/* EOI */
+		if (val)
+			return false;
+		vec = caretaker_apic_highest_vector(a->isr);
+		if (vec < 0)
+			return true;
+		/* Level-triggered or IOAPIC-routed: KVM must see it. */
+		if (a->eoi_exit[vec >> 5] & BIT(vec & 31) || a->tmr[vec >> 5] & BIT(vec & 31))
+			return false;
+		caretaker_apic_clear_vector(a->isr, vec);
+		return true;
+	case 0x0f:			/* SVR: no software disable here */
+		if (!(val & BIT(8)) || (val & ~0x13ffULL))
+			return false;
+		a->svr = val;
+		return true;
+	case 0x28:			/* ESR */
+		if (val)
+			return false;
+		a->esr = 0;
+		return true;
+	case 0x30:			/* ICR: a fixed IPI to itself only */
+		if ((val & 0xff) < 16 || (val & 0x700) || (val & BIT(11)) ||
+		    !(((val >> 18) & 3) == 1 ||
+		      (((val >> 18) & 3) == 0 && (val >> 32) == a->id)))
+			return false;
+		caretaker_apic_set_vector(a->irr, val & 0xff);
+		return true;
+	case 0x32:			/* LVT timer */
+		mode = (val >> 17) & 3;
+		if ((val & ~0x610ffULL) || mode == 3 ||
+		    (mode == CTRT_LVTT_TSCDEADLINE && !(a->flags & CTRT_APIC_GUEST_TSCDL)))
+			return false;
+		tscdl = mode == CTRT_LVTT_TSCDEADLINE;
+		if (tscdl != (ctrt_lvtt_mode(a) == CTRT_LVTT_TSCDEADLINE)) {
+			a->tmict = 0;
+			a->deadline = 0;
+			a->period = 0;
+			a->tsc_deadline = 0;
+		}
+		a->lvtt = val;
+		return true;
+	case 0x38:			/* TMICT */
+		if (ctrt_lvtt_mode(a) == CTRT_LVTT_TSCDEADLINE)
+			return true;
+		a->tmict = val;
+		ctrt_timer_start(a);
+		return true;
+	case 0x3e:			/* TDCR */
+		a->tdcr = val & 0xb;
+		return true;
+	case 0x3f:			/* SELF IPI */
+		if (val > 0xff || val < 16)
+			return false;
+		caretaker_apic_set_vector(a->irr, val);
+		return true;
+	}
+	return false;
+}
+
+/* RDMSR/WRMSR of the documented safe set; everything else blocks. */
+static bool ctrt_msr(struct ctrt_cpu *cb)
+{
+	struct ctrt_apic *a = &cb->apic;
+	bool write = vmcb_read(cb, CTRT_VMCB_EXIT_INFO1) & 1;
+	u32 msr = cb->gprs.r[1];
+	u64 val = 0;
+	bool ok;
+
+	if (!ctrt_can_skip(cb, 2))
+		return false;
+	if (write)
+		val = (u32)vmcb_read(cb, CTRT_VMCB_RAX) | (cb->gprs.r[2] << 32);
+	if (msr >= 0x800 && msr <= 0x8ff) {
+		if (!(a->flags & CTRT_APIC_X2APIC))
+			return false;
+		ok = write ? ctrt_x2apic_write(cb, msr - 0x800, val) :
+			     ctrt_x2apic_read(cb, msr - 0x800, &val);
+	} else if (msr == MSR_IA32_TSC_DEADLINE && (a->flags & CTRT_APIC_X2APIC) &&
+		   (a->flags & CTRT_APIC_GUEST_TSCDL)) {
+		ok = write ? ctrt_tsc_deadline_write(a, val) : (val = a->tsc_deadline, true);
+	} else if (msr == MSR_IA32_APICBASE && !write) {
+		val = a->apic_base;
+		ok = true;
+	} else if (msr == MSR_TSC_AUX && !write && (cb->flags & CTRT_F_TSC_AUX)) {
+		val = cb->tsc_aux;
+		ok = true;
+	} else {
+		ok = false;
+	}
+	if (!ok)
+		return false;
+	if (!write) {
+		vmcb_write(cb, CTRT_VMCB_RAX, (u32)val);
+		cb->gprs.r[2] = val >> 32;
+	}
+	ctrt_skip(cb, 2);
+	return true;
+}
+
+/*
+ * HLT: wait on this CPU until the guest has an interrupt to take (its
+ * timer, a self-IPI), then go past the HLT.  With nothing that could
+ * wake it, or IF=0, the exit blocks and KVM halts the vCPU after ATTACH.
+ * A stop request while waiting leaves RIP at the HLT, for KVM to execute
+ * again.
+ */
+enum ctrt_wake { CTRT_WOKEN, CTRT_STOPPED, CTRT_NEVER };
+
+/* Halt this CPU with the guest until it has an interrupt to take. */
+static enum ctrt_wake ctrt_wait_interrupt(struct ctrt_cpu *cb)
+{
+	struct ctrt_apic *a = &cb->apic;
+
+	for (;;) {
+		ctrt_timer_check(cb);
+		if (caretaker_apic_next_vector(a->irr, a->isr, ctrt_tpr(cb)) >= 0)
+			return CTRT_WOKEN;
+		if (!a->deadline)
+			return CTRT_NEVER;
+		if (READ_ONCE(cb->cmd) == CTRT_CMD_STOP)
+			return CTRT_STOPPED;
+		ctrt_papic_arm(cb, a->deadline);
+		a->halts++;
+		WRITE_ONCE(cb->heartbeat, cb->heartbeat + 1);
+		asm volatile("stgi; sti; hlt; cli; clgi" ::: "memory");
+	}
+}
+
+static bool ctrt_hlt(struct ctrt_cpu *cb)
+{
+	if (!(cb->apic.flags & CTRT_APIC_X2APIC) || !ctrt_can_skip(cb, 1) ||
+	    !(vmcb_read(cb, CTRT_VMCB_RFLAGS) & X86_EFLAGS_IF))
+		return false;
+	switch (ctrt_wait_interrupt(cb)) {
+	case CTRT_WOKEN:
+		ctrt_skip(cb, 1);
+		return true;
+	case CTRT_STOPPED:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static bool ctrt_fastpath(struct ctrt_cpu *cb, u64 code)
 {
 	if (!(cb->flags & CTRT_F_FASTPATH))
@@ -335,6 +829,16 @@ static bool ctrt_fastpath(struct ctrt_cpu *cb, u64 code)
 		return ctrt_cpuid(cb);
 	case SVM_EXIT_XSETBV:
 		return ctrt_xsetbv(cb);
+	case SVM_EXIT_MSR:
+		return ctrt_msr(cb);
+	case SVM_EXIT_HLT:
+		return ctrt_hlt(cb);
+	case SVM_EXIT_PAUSE:
+		return true;
+	case SVM_EXIT_VINTR:
+		/* The window is open: ctrt_inject() takes it from here. */
+		ctrt_vintr(cb, false);
+		return true;
 	}
 	return false;
 }
@@ -346,6 +850,8 @@ static void ctrt_run(struct ctrt_cpu *cb)
 	u64 code;
 
 	rt_wrmsr(MSR_VM_HSAVE_PA, cb->hsave_pa);
+	if (cb->flags & CTRT_F_FASTPATH)
+		ctrt_papic_init(cb);
 	ctrt_load_guest_context(cb);
 	rt_vmsave(cb->hostsave_pa);
 	cb->run_tsc = rt_rdtsc();
@@ -354,12 +860,29 @@ static void ctrt_run(struct ctrt_cpu *cb)
 		ctrt_block(cb, 0);
 		return;
 	}
+	/* Halted under KVM (RIP past the HLT): halted here until woken. */
+	if (cb->halted) {
+		switch (ctrt_wait_interrupt(cb)) {
+		case CTRT_WOKEN:
+			cb->halted = 0;
+			break;
+		case CTRT_STOPPED:
+			return;
+		default:
+			ctrt_block(cb, 0);
+			return;
+		}
+	}
 
 	WRITE_ONCE(cb->state, CTRT_ST_RUNNING);
 	for (;;) {
 		if (READ_ONCE(cb->cmd) == CTRT_CMD_STOP)
 			return;
 
+		if (cb->flags & CTRT_F_FASTPATH) {
+			ctrt_inject(cb);
+			ctrt_papic_arm(cb, cb->apic.deadline);
+		}
 		ctrt_vmrun(&cb->gprs, cb->vmcb_pa);
 		rt_vmload(cb->hostsave_pa);
 		if (cb->flags & CTRT_F_IBPB)
@@ -379,16 +902,23 @@ static void ctrt_run(struct ctrt_cpu *cb)
 			/* Let the pending NMI in: the runtime's handler takes it. */
 			rt_stgi();
 			rt_clgi();
+			ctrt_reinject(cb);
 			break;
 		case SVM_EXIT_INTR:
 			/*
-			 * Nothing to take with IF=0; the interrupt stays pending
-			 * until Linux has this CPU again.
+			 * The fast path arms this CPU's timer: take it (and any
+			 * stray IPI) now.  Without it, nothing is taken with
+			 * IF=0; the interrupt stays pending until Linux has
+			 * this CPU again.
 			 */
+			if (cb->flags & CTRT_F_FASTPATH)
+				ctrt_take_interrupts();
+			ctrt_reinject(cb);
 			break;
 		default:
 			if (ctrt_fastpath(cb, code)) {
 				cb->handled_kinds[ctrt_exit_kind(code)]++;
+				ctrt_reinject(cb);
 				break;
 			}
 			ctrt_block(cb, code);
@@ -400,6 +930,10 @@ static void ctrt_run(struct ctrt_cpu *cb)
 /* Give the CPU up: guest saved, SVM off, GIF=1 so that INIT gets in. */
 static void __noreturn ctrt_halt(struct ctrt_cpu *cb)
 {
+	if (cb->flags & CTRT_F_FASTPATH) {
+		ctrt_papic_arm(cb, 0);
+		papic_write(cb, PAPIC_SVR, cb->apic.host_svr);
+	}
 	rt_stgi();
 	rt_wrmsr(MSR_EFER, rt_rdmsr(MSR_EFER) & ~EFER_SVME);
 	cb->stop_tsc = rt_rdtsc();
@@ -452,7 +986,17 @@ void ctrt_trap(u64 *frame)
 		return;
 	}
 	if (vector >= 32) {
-		cb->strays++;
+		/*
+		 * This CPU's timer, or an IPI from the host (a broadcast,
+		 * REBOOT_VECTOR at kexec): acknowledged and otherwise
+		 * ignored.  Not the spurious vector: that one is not in ISR.
+		 */
+		if (vector == CTRT_TIMER_VECTOR)
+			cb->apic.armed = 0;	/* fired: arm it again */
+		else
+			cb->strays++;
+		if (vector != 0xff && (cb->flags & CTRT_F_FASTPATH))
+			papic_write(cb, PAPIC_EOI, 0);
 		return;
 	}
 

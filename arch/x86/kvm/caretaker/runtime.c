@@ -30,7 +30,8 @@ extern const u8 caretaker_rt_image[], caretaker_rt_image_end[];
  * its page tables, and per parked CPU a control block, GDT/TSS, IDT,
  * VMCB, two save areas, private copies of the I/O and MSR permission
  * maps, three stacks, the guest's CPUID table and its XSAVE image.  The runtime's CR3
- * maps exactly these (struct ct_runtime) and nothing of the kernel.
+ * maps exactly these (struct ct_runtime) and nothing of the kernel, but
+ * for the local APIC's page (uncached) when the APIC is in xAPIC mode.
  */
 static const struct {
 	unsigned long off;
@@ -69,6 +70,20 @@ static_assert(offsetof(struct vmcb, save.cpl) == CTRT_VMCB_CPL);
 static_assert(offsetof(struct vmcb, save.cr4) == CTRT_VMCB_CR4);
 static_assert(offsetof(struct vmcb, save.rflags) == CTRT_VMCB_RFLAGS);
 static_assert(offsetof(struct vmcb, save.rax) == CTRT_VMCB_RAX);
+static_assert(offsetof(struct vmcb, control.intercepts[INTERCEPT_VINTR / 32]) ==
+	      CTRT_VMCB_INTERCEPT_VINTR);
+static_assert(INTERCEPT_VINTR % 32 == CTRT_VINTR_BIT);
+static_assert(offsetof(struct vmcb, control.int_ctl) == CTRT_VMCB_INT_CTL);
+static_assert(offsetof(struct vmcb, control.exit_int_info) == CTRT_VMCB_EXIT_INT_INFO);
+static_assert(offsetof(struct vmcb, control.exit_int_info_err) == CTRT_VMCB_EXIT_INT_ERR);
+static_assert(offsetof(struct vmcb, control.event_inj) == CTRT_VMCB_EVENT_INJ);
+static_assert(offsetof(struct vmcb, control.event_inj_err) == CTRT_VMCB_EVENT_INJ_ERR);
+static_assert(V_IRQ_MASK == CTRT_V_IRQ && V_IGN_TPR_MASK == CTRT_V_IGN_TPR &&
+	      V_INTR_PRIO_MASK == CTRT_V_INTR_PRIO);
+static_assert(SVM_INTERRUPT_SHADOW_MASK == CTRT_INT_SHADOW);
+static_assert(CTRT_EVTINJ_VALID == (u32)SVM_EVTINJ_VALID &&
+	      CTRT_EVTINJ_VALID == (u32)SVM_EXITINTINFO_VALID &&
+	      CTRT_EVTINJ_TYPE_INTR == SVM_EVTINJ_TYPE_INTR);
 
 /* How long a parked CPU may take to answer (TCG test hosts are slow). */
 #define CT_RUNTIME_TIMEOUT_MS	5000
@@ -227,6 +242,20 @@ struct ct_runtime *ct_runtime_create(unsigned int nr_cpus, const u32 *cpus,
 	ret = ct_runtime_map_image(rt);
 	if (ret)
 		goto err;
+	/*
+	 * The fast path drives the parked CPUs' own local APIC timers; in
+	 * xAPIC mode through the APIC page, uncached.
+	 */
+	if (!x2apic_enabled()) {
+		u64 base;
+
+		rdmsrq(MSR_IA32_APICBASE, base);
+		ret = ct_pgtable_map(&rt->pt, CTRT_APIC_VA, base & MSR_IA32_APICBASE_BASE,
+				     CT_PTE_RW | CT_PTE_NX | CT_PTE_PCD | CT_PTE_PWT |
+				     CT_PTE_A | CT_PTE_D);
+		if (ret)
+			goto err;
+	}
 	for (i = 0; i < nr_cpus; i++) {
 		rt->cpus[i].rt = rt;
 		rt->cpus[i].index = i;

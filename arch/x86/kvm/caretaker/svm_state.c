@@ -10,6 +10,7 @@
  * KVM's artefacts.
  */
 #include <linux/kvm_host.h>
+#include <asm/apic.h>
 #include <asm/apicdef.h>
 #include <asm/msr-index.h>
 #include <asm/svm.h>
@@ -17,6 +18,7 @@
 #include "msrs.h"
 #include "svm_encode.h"
 #include "svm_state.h"
+#include "timer.h"
 
 /**
  * DOC: the guest under the runtime
@@ -56,6 +58,120 @@ static void ct_set_msr(struct kvm_x86_vcpu_state *s, u32 index, u64 data)
 
 	if (e)
 		e->data = data;
+}
+
+static u32 ct_lapic_reg(const struct kvm_x86_vcpu_state *s, u32 off)
+{
+	return *(const u32 *)(s->lapic.regs + off);
+}
+
+static void ct_lapic_set(struct kvm_x86_vcpu_state *s, u32 off, u32 val)
+{
+	*(u32 *)(s->lapic.regs + off) = val;
+}
+
+static u64 ct_apic_count_to_tsc(const struct ctrt_apic *a, u32 count)
+{
+	unsigned int div = caretaker_apic_timer_divisor(a->tdcr);
+
+	return caretaker_convert_up(caretaker_apic_count_to_ns(count, div, a->bus_cycle_ns),
+				    a->ns_to_tsc);
+}
+
+/*
+ * The guest's local APIC into the runtime's, for the fast path: x2APIC
+ * mode only (xAPIC accesses are MMIO, which blocks).  The timer becomes a
+ * host-TSC deadline: the remaining count (TMCCT, as KVM_GET_LAPIC computed
+ * it) from now, or the TSC-deadline MSR less the TSC offset.
+ */
+static void ct_apic_load(struct ctrt_apic *a, const struct kvm_x86_vcpu_state *s)
+{
+	u32 i, mode, count;
+	u64 mult;
+
+	if (!(a->flags & CTRT_APIC_IN_KERNEL))
+		return;
+	a->apic_base = s->sregs2.apic_base;
+	if ((a->apic_base & (X2APIC_ENABLE | MSR_IA32_APICBASE_ENABLE)) ==
+	    (X2APIC_ENABLE | MSR_IA32_APICBASE_ENABLE))
+		a->flags |= CTRT_APIC_X2APIC;
+	if (x2apic_enabled())
+		a->flags |= CTRT_APIC_HOST_X2APIC;
+	if (boot_cpu_has(X86_FEATURE_TSC_DEADLINE_TIMER))
+		a->flags |= CTRT_APIC_HOST_TSCDL;
+	a->tsc_khz = tsc_khz;
+	if (!caretaker_mult_shift(NSEC_PER_MSEC, tsc_khz, &mult))
+		a->ns_to_tsc = mult;
+	if (!caretaker_mult_shift(tsc_khz, NSEC_PER_MSEC, &mult))
+		a->tsc_to_ns = mult;
+	a->tsc_offset = s->tsc_offset;
+
+	a->version = ct_lapic_reg(s, APIC_LVR);
+	a->ldr = ct_lapic_reg(s, APIC_LDR);
+	a->svr = ct_lapic_reg(s, APIC_SPIV);
+	a->tpr = ct_lapic_reg(s, APIC_TASKPRI) & 0xff;
+	a->lvtt = ct_lapic_reg(s, APIC_LVTT);
+	a->tdcr = ct_lapic_reg(s, APIC_TDCR);
+	a->tmict = ct_lapic_reg(s, APIC_TMICT);
+	a->esr = ct_lapic_reg(s, APIC_ESR);
+	a->lvt[0] = ct_lapic_reg(s, APIC_LVTCMCI);
+	for (i = 1; i < ARRAY_SIZE(a->lvt); i++)
+		a->lvt[i] = ct_lapic_reg(s, APIC_LVTTHMR + (i - 1) * 0x10);
+	for (i = 0; i < 8; i++) {
+		a->irr[i] = ct_lapic_reg(s, APIC_IRR + i * 0x10);
+		a->isr[i] = ct_lapic_reg(s, APIC_ISR + i * 0x10);
+		a->tmr[i] = ct_lapic_reg(s, APIC_TMR + i * 0x10);
+	}
+
+	mode = (a->lvtt >> 17) & 3;
+	a->tsc_deadline = ct_msr(s, MSR_IA32_TSC_DEADLINE, 0);
+	if (mode == CTRT_LVTT_TSCDEADLINE) {
+		a->deadline = a->tsc_deadline ? (a->tsc_deadline - a->tsc_offset) | 1 : 0;
+		return;
+	}
+	/*
+	 * TMCCT 0: a one-shot timer is over; a periodic one is at the end of
+	 * a period (KVM's expiry may still be pending, not in IRR yet): it
+	 * expires now.
+	 */
+	count = ct_lapic_reg(s, APIC_TMCCT);
+	if (!a->tmict || (!count && mode != CTRT_LVTT_PERIODIC))
+		return;
+	a->deadline = rdtsc() + ct_apic_count_to_tsc(a, count);
+	if (mode == CTRT_LVTT_PERIODIC)
+		a->period = max(ct_apic_count_to_tsc(a, a->tmict),
+				caretaker_convert_up(a->min_period_ns, a->ns_to_tsc));
+}
+
+/* ... and back, at the time the runtime stopped. */
+static void ct_apic_store(const struct ctrt_cpu *cb, u8 tpr, struct kvm_x86_vcpu_state *s)
+{
+	const struct ctrt_apic *a = &cb->apic;
+	u32 i, count = 0;
+	u64 ns, div;
+
+	if (!(cb->flags & CTRT_F_FASTPATH) || !(a->flags & CTRT_APIC_X2APIC))
+		return;
+	/* CR8 writes reach V_TPR only: the low nibble is the MSR's. */
+	ct_lapic_set(s, APIC_TASKPRI, (a->tpr >> 4) == tpr ? a->tpr : (u32)tpr << 4);
+	ct_lapic_set(s, APIC_SPIV, a->svr);
+	ct_lapic_set(s, APIC_LVTT, a->lvtt);
+	ct_lapic_set(s, APIC_TDCR, a->tdcr);
+	ct_lapic_set(s, APIC_TMICT, a->tmict);
+	ct_lapic_set(s, APIC_ESR, a->esr);
+	for (i = 0; i < 8; i++) {
+		ct_lapic_set(s, APIC_IRR + i * 0x10, a->irr[i]);
+		ct_lapic_set(s, APIC_ISR + i * 0x10, a->isr[i]);
+	}
+	/* KVM_SET_LAPIC starts the timer from TMCCT, the count left. */
+	if (((a->lvtt >> 17) & 3) != CTRT_LVTT_TSCDEADLINE && a->deadline && a->tmict) {
+		div = (u64)caretaker_apic_timer_divisor(a->tdcr) * a->bus_cycle_ns;
+		ns = (s64)(a->deadline - cb->stop_tsc) > 0 ?
+		     caretaker_convert_up(a->deadline - cb->stop_tsc, a->tsc_to_ns) : 0;
+		count = clamp_t(u64, div ? div64_u64(ns, div) : 0, 1, a->tmict);
+	}
+	ct_lapic_set(s, APIC_TMCCT, count);
+	ct_set_msr(s, MSR_IA32_TSC_DEADLINE, a->tsc_deadline);
 }
 
 static void ct_intercept(struct vmcb_control_area *ctl, unsigned int bit)
@@ -193,8 +309,6 @@ int ct_svm_load(struct ct_runtime_cpu *c, const struct kvm_x86_vcpu_state *s,
 		cb->flags |= CTRT_F_SPEC_CTRL;
 		cb->spec_ctrl = ct_msr(s, MSR_IA32_SPEC_CTRL, 0);
 	}
-	if (s->mp_state.mp_state != KVM_MP_STATE_RUNNABLE)
-		cb->flags |= CTRT_F_START_BLOCKED;
 	/*
 	 * The fast path completes instructions, so it needs their lengths:
 	 * from next-RIP save, or (test hosts) from the fixed_insn_len
@@ -206,6 +320,20 @@ int ct_svm_load(struct ct_runtime_cpu *c, const struct kvm_x86_vcpu_state *s,
 		else if (READ_ONCE(fixed_insn_len))
 			cb->flags |= CTRT_F_FASTPATH | CTRT_F_FIXED_LEN;
 	}
+	if (cb->flags & CTRT_F_FASTPATH)
+		ct_apic_load(&cb->apic, s);
+	else
+		cb->apic.flags = 0;
+	/*
+	 * A halted vCPU waits in the runtime for its next interrupt when the
+	 * runtime has its APIC; any other state than running waits for KVM.
+	 */
+	cb->halted = 0;
+	if (s->mp_state.mp_state == KVM_MP_STATE_HALTED &&
+	    (cb->apic.flags & CTRT_APIC_X2APIC))
+		cb->halted = 1;
+	else if (s->mp_state.mp_state != KVM_MP_STATE_RUNNABLE)
+		cb->flags |= CTRT_F_START_BLOCKED;
 	return 0;
 }
 
@@ -241,6 +369,12 @@ void ct_svm_store(struct ct_runtime_cpu *c, struct kvm_x86_vcpu_state *s)
 	u8 tpr = ctl->int_ctl & V_TPR_MASK;
 	unsigned int i;
 
+	/* The APIC first: a halted guest may have taken a tick before any VMRUN. */
+	ct_apic_store(cb, tpr, s);
+	/* Woken in the runtime: running now, as far as KVM is concerned. */
+	if (s->mp_state.mp_state == KVM_MP_STATE_HALTED && !cb->halted &&
+	    (cb->apic.flags & CTRT_APIC_X2APIC))
+		s->mp_state.mp_state = KVM_MP_STATE_RUNNABLE;
 	if (!READ_ONCE(cb->vmruns))
 		return;
 

@@ -262,6 +262,101 @@ static void guest_heartbeat_irq(struct ct_beat *beat)
 }
 
 /*
+ * timer_*: the guest's own tick.  The guest arms its x2APIC timer (one
+ * mode per test), HLTs in a loop and, in the handler, checks each tick
+ * against the earliest time it may come, then arms the next one.  The
+ * log sits in the heartbeat page after the CPUID log.
+ */
+#define CT_TIMER_VECTOR		0xe5
+#define CT_TIMER_LOG_OFF	2048
+#define CT_TIMER_PERIOD_US	2000
+#define CT_LATE_BUCKETS		16
+
+enum { CT_TM_ONESHOT, CT_TM_PERIODIC, CT_TM_TSCDL };
+
+struct ct_timer_log {
+	__u64 mode;		/* host: CT_TM_* */
+	__u64 period_tsc;	/* host: the period in guest TSC cycles */
+	__u64 period_count;	/* host: ... in APIC timer counts (divide by 1) */
+	__u64 tsc_per_us;	/* host */
+	__u64 deadline;		/* guest: the earliest the next tick may come */
+	__u64 ticks;		/* guest: timer interrupts */
+	__u64 early;		/* guest: ticks before their deadline */
+	__u64 last_tsc;		/* guest: TSC at the last tick */
+	__u64 max_late;		/* guest: TSC cycles, the latest tick */
+	__u64 late[CT_LATE_BUCKETS];	/* guest: lateness, bucket i < 2^i us */
+};
+
+static_assert(CT_TIMER_LOG_OFF + sizeof(struct ct_timer_log) <= 4096, "one page");
+
+static struct ct_timer_log *ct_tl;
+
+static void guest_timer_arm(struct ct_timer_log *tl)
+{
+	__u64 now = rdtsc();
+
+	tl->deadline = now + tl->period_tsc;
+	if (tl->mode == CT_TM_TSCDL)
+		wrmsr(MSR_IA32_TSC_DEADLINE, tl->deadline);
+	else
+		x2apic_write_reg(APIC_TMICT, tl->period_count);
+}
+
+static void guest_timer_handler(struct ex_regs *regs)
+{
+	struct ct_timer_log *tl = ct_tl;
+	__u64 now = rdtsc(), late, us;
+	int b = 0;
+
+	/*
+	 * A periodic timer's schedule is its APIC's, and KVM's runs on the
+	 * host's clock, which drifts from the TSC: the guest cannot know the
+	 * exact phase of the schedule it inherits.  So a periodic tick is
+	 * early if it comes less than half a period after the last one, and
+	 * the count over a window (the host checks it) catches a short
+	 * period.  One-shot and TSC-deadline ticks are checked exactly.
+	 */
+	if (tl->mode == CT_TM_PERIODIC)
+		tl->deadline = tl->last_tsc ? tl->last_tsc + tl->period_tsc / 2 : 0;
+	if (now < tl->deadline) {
+		tl->early++;
+	} else {
+		late = now - tl->deadline;
+		if (late > tl->max_late)
+			tl->max_late = late;
+		for (us = late / tl->tsc_per_us; us && b < CT_LATE_BUCKETS - 1; us >>= 1)
+			b++;
+		tl->late[b]++;
+	}
+	tl->last_tsc = now;
+	WRITE_ONCE(tl->ticks, tl->ticks + 1);
+	if (tl->mode != CT_TM_PERIODIC)
+		guest_timer_arm(tl);
+	x2apic_write_reg(APIC_EOI, 0);
+}
+
+static void guest_timer(struct ct_beat *beat)
+{
+	struct ct_timer_log *tl = (void *)((char *)beat + CT_TIMER_LOG_OFF);
+	static const __u32 lvtt[] = {
+		[CT_TM_ONESHOT] = APIC_LVT_TIMER_ONESHOT,
+		[CT_TM_PERIODIC] = APIC_LVT_TIMER_PERIODIC,
+		[CT_TM_TSCDL] = APIC_LVT_TIMER_TSCDEADLINE,
+	};
+
+	ct_tl = tl;
+	x2apic_enable();
+	x2apic_write_reg(APIC_TDCR, 0xb);	/* divide by 1 */
+	x2apic_write_reg(APIC_LVTT, lvtt[tl->mode] | CT_TIMER_VECTOR);
+	guest_timer_arm(tl);
+	for (;;) {
+		WRITE_ONCE(beat->counter, READ_ONCE(beat->counter) + 1);
+		WRITE_ONCE(beat->tsc, rdtsc());
+		asm volatile("sti; hlt; cli" ::: "memory");
+	}
+}
+
+/*
  * bench and demo: the epochs of one run, in order.  The host writes the
  * current one into the guest's trail; the guest counts into it.  A
  * classic restart uses WARMUP, QUIET, ABSENCE and AFTER only.
@@ -590,10 +685,14 @@ static struct kvm_caretaker_status ct_expect_status(int ct_fd, __u32 state,
 						    __u32 nr_vcpus)
 {
 	struct kvm_caretaker_status st = ct_status(ct_fd);
+	struct kvm_caretaker_vcpu_status vs = { 0 };
 
+	if (st.state == KVM_CARETAKER_STATE_BLOCKED && state != st.state)
+		ioctl(ct_fd, KVM_CARETAKER_GET_VCPU_STATUS, &vs);
 	TEST_ASSERT(st.state == state && st.nr_vcpus == nr_vcpus,
-		    "GET_STATUS: state %u with %u vCPUs, expected %u with %u",
-		    st.state, st.nr_vcpus, state, nr_vcpus);
+		    "GET_STATUS: state %u with %u vCPUs, expected %u with %u (vCPU0 waits on exit %#llx at RIP %#llx)",
+		    st.state, st.nr_vcpus, state, nr_vcpus,
+		    (unsigned long long)vs.blocked_exit_code, (unsigned long long)vs.blocked_rip);
 	return st;
 }
 
@@ -963,6 +1062,44 @@ static void ct_guest_create_irq(struct ct_guest *g)
 	ct_route_irqfd(g->vm, g->vcpus[0]->id, g->eventfd);
 }
 
+static struct ct_timer_log *ct_timer_log(struct ct_beat *beats)
+{
+	return (void *)((char *)beats + CT_TIMER_LOG_OFF);
+}
+
+/* ... running guest_timer() on one vCPU, in timer mode @mode. */
+static void ct_guest_create_timer(struct ct_guest *g, unsigned int mode)
+{
+	struct ct_timer_log *tl;
+	__u64 khz;
+
+	__ct_guest_create(g, 1, guest_timer, 1);
+	vm_install_exception_handler(g->vm, CT_TIMER_VECTOR, guest_timer_handler);
+	khz = __vcpu_ioctl(g->vcpus[0], KVM_GET_TSC_KHZ, NULL);
+	TEST_ASSERT(khz > 0, "KVM_GET_TSC_KHZ");
+	tl = ct_timer_log(g->beats);
+	tl->mode = mode;
+	tl->tsc_per_us = khz / 1000 ?: 1;
+	tl->period_tsc = CT_TIMER_PERIOD_US * tl->tsc_per_us;
+	/* The VM's APIC bus runs at 1 GHz (KVM's default), divide by 1. */
+	tl->period_count = CT_TIMER_PERIOD_US * 1000ULL;
+}
+
+/* The guest's tick count must go up by @n within CT_WAIT_MS. */
+static void ct_wait_ticks(struct ct_beat *beats, __u64 n, const char *when)
+{
+	struct ct_timer_log *tl = ct_timer_log(beats);
+	__u64 t0 = READ_ONCE(tl->ticks);
+	int ms;
+
+	for (ms = 0; READ_ONCE(tl->ticks) < t0 + n; ms++) {
+		TEST_ASSERT(ms < CT_WAIT_MS, "%llu timer ticks %s in %d ms, expected %llu",
+			    (unsigned long long)(READ_ONCE(tl->ticks) - t0), when, CT_WAIT_MS,
+			    (unsigned long long)n);
+		ct_sleep_ms(1);
+	}
+}
+
 /* Start, or pause, one runner per vCPU (a VMM's vCPU threads). */
 static void ct_runners_start(struct ct_runner *r, struct kvm_vcpu **vcpus, __u32 n)
 {
@@ -1204,6 +1341,8 @@ static struct ct_beat *ct_map_beats(const struct ct_orphan *o)
 #define CT_A_DETACH_TWICE	BIT(0)
 #define CT_A_LINGER		BIT(1)	/* wait to be SIGKILLed */
 #define CT_A_IRQFD		BIT(2)	/* guest_heartbeat_irq(), one vCPU, an irqfd */
+#define CT_A_TIMER		BIT(3)	/* guest_timer(), one vCPU; mode in bits 8+ */
+#define CT_A_TIMER_MODE(f)	((f) >> 8)
 
 /* DETACH, and every vCPU's KVM_RUN must end with KVM_EXIT_CARETAKER. */
 static void ct_guest_detach(struct ct_guest *g, int ct_fd)
@@ -1262,11 +1401,17 @@ static void ct_vmm_a(int sock, __u32 nr_vcpus, unsigned int flags)
 	if (flags & CT_A_IRQFD) {
 		TEST_ASSERT(nr_vcpus == 1, "an irqfd guest has one vCPU");
 		ct_guest_create_irq(&g);
+	} else if (flags & CT_A_TIMER) {
+		TEST_ASSERT(nr_vcpus == 1, "a timer guest has one vCPU");
+		ct_guest_create_timer(&g, CT_A_TIMER_MODE(flags));
 	} else {
 		ct_guest_create(&g, nr_vcpus);
 	}
 	ct_guest_run(&g);
-	ct_expect_beats(g.beats, nr_vcpus, CT_BEATS_ALIVE, "under VMM A");
+	if (flags & CT_A_TIMER)
+		ct_wait_ticks(g.beats, 5, "under VMM A");
+	ct_expect_beats(g.beats, nr_vcpus, flags & CT_A_TIMER ? 5 : CT_BEATS_ALIVE,
+			"under VMM A");
 	if (flags & CT_A_IRQFD) {
 		/* The route works: one signal, one interrupt. */
 		TEST_ASSERT(!eventfd_write(g.eventfd, 1), "eventfd_write: %s", strerror(errno));
@@ -1944,6 +2089,131 @@ static void test_cpuid_in_gap(void)
 	       (unsigned long long)cpuids, (unsigned long long)xsetbvs);
 	printf(" in %d ms, no block; the same %u answers from KVM after ATTACH\n",
 	       ms, CT_CPUID_Q);
+}
+
+/* The p99 of the lateness buckets, as the bucket's upper bound in us. */
+static __u64 ct_late_p99_us(const __u64 *late, __u64 n)
+{
+	__u64 seen = 0;
+	int b;
+
+	for (b = 0; b < CT_LATE_BUCKETS; b++) {
+		seen += late[b];
+		if (seen * 100 >= n * 99)
+			return 1ULL << b;
+	}
+	return 1ULL << CT_LATE_BUCKETS;
+}
+
+struct ct_tick_figs {
+	__u64 ticks, early, max_late_us, p99_us;
+};
+
+static void ct_tick_figs(const struct ct_timer_log *tl, const struct ct_timer_log *before,
+			 struct ct_tick_figs *f)
+{
+	__u64 late[CT_LATE_BUCKETS];
+	int b;
+
+	for (b = 0; b < CT_LATE_BUCKETS; b++)
+		late[b] = tl->late[b] - before->late[b];
+	f->ticks = tl->ticks - before->ticks;
+	f->early = tl->early - before->early;
+	f->max_late_us = tl->max_late / tl->tsc_per_us;
+	f->p99_us = ct_late_p99_us(late, f->ticks - f->early);
+}
+
+static void vmm_b_timer(struct ct_orphan *o)
+{
+	struct ct_adopter a;
+	struct ct_timer_log *tl, before;
+	struct ct_tick_figs f;
+
+	ct_adopter_create(&a, o, CT_FLAW_NONE);
+	ct_adopt(&a, o);
+	tl = ct_timer_log(a.beats);
+	before = *tl;
+	/* A timer armed in the gap fires under KVM; ticks go on. */
+	ct_adopter_run(&a);
+	ct_wait_ticks(a.beats, 50, "under VMM B");
+	ct_tick_figs(tl, &before, &f);
+	/* KVM's accuracy is reported, not asserted: this test is the runtime's. */
+	printf("# under VMM B: %llu ticks, %llu early, p99 late <= %llu us\n",
+	       (unsigned long long)f.ticks, (unsigned long long)f.early,
+	       (unsigned long long)f.p99_us);
+	ct_adopter_pause(&a);
+	ct_adopter_free(&a, o);
+}
+
+/*
+ * The guest's own timer tick while detached: the runtime halts with the
+ * guest, fires its timer, injects the vector, completes the EOI and the
+ * re-arm; none early, none lost.  Periodic: the count over the gap is
+ * the elapsed guest TSC over the period, +-1.
+ */
+static void ct_timer_in_gap(unsigned int mode, const char *name)
+{
+	struct kvm_caretaker_vcpu_status vs;
+	struct ct_timer_log *tl, t0, t1;
+	struct ct_tick_figs f;
+	struct ct_orphan *o;
+	__u64 expect;
+
+	ct_param_set("fixed_insn_len", "Y");
+	o = ct_orphan_make(1, CT_A_TIMER | (mode << 8));
+	tl = ct_timer_log(o->beats);
+	/* The timer armed under VMM A fires in the gap. */
+	ct_wait_ticks(o->beats, 1, "right after DETACH");
+	t0 = *tl;
+	ct_sleep_ms(1000);
+	t1 = *tl;
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+	ct_tick_figs(&t1, &t0, &f);
+	TEST_ASSERT(f.ticks >= 10, "%s: %llu ticks in 1 s detached", name,
+		    (unsigned long long)f.ticks);
+	TEST_ASSERT(!f.early, "%s: %llu of %llu ticks came early while detached", name,
+		    (unsigned long long)f.early, (unsigned long long)f.ticks);
+	expect = (t1.last_tsc - t0.last_tsc) / t1.period_tsc;
+	if (mode == CT_TM_PERIODIC)
+		TEST_ASSERT(f.ticks + 1 >= expect && f.ticks <= expect + 1,
+			    "%s: %llu ticks while the guest TSC made %llu periods", name,
+			    (unsigned long long)f.ticks, (unsigned long long)expect);
+	vs = ct_vcpu_status(o->ct_fd, 0);
+	TEST_ASSERT(vs.handled_by_kind[KVM_CARETAKER_EXIT_HLT] >= f.ticks / 2 &&
+		    vs.handled_by_kind[KVM_CARETAKER_EXIT_MSR] >= f.ticks &&
+		    vs.timer_fires >= f.ticks && vs.injected >= f.ticks,
+		    "%s: telemetry: %llu HLTs, %llu MSR accesses, %llu expiries, %llu injected for %llu ticks",
+		    name, (unsigned long long)vs.handled_by_kind[KVM_CARETAKER_EXIT_HLT],
+		    (unsigned long long)vs.handled_by_kind[KVM_CARETAKER_EXIT_MSR],
+		    (unsigned long long)vs.timer_fires, (unsigned long long)vs.injected,
+		    (unsigned long long)f.ticks);
+	printf("# %s: under VMM A %llu ticks, %llu early\n", name,
+	       (unsigned long long)t0.ticks, (unsigned long long)t0.early);
+	printf("# %s: detached 1 s: %llu ticks (guest TSC: %llu periods), none early,",
+	       name, (unsigned long long)f.ticks, (unsigned long long)expect);
+	printf(" p99 late <= %llu us, max %llu us;", (unsigned long long)f.p99_us,
+	       (unsigned long long)f.max_late_us);
+	printf(" runtime: %llu expiries, %llu injected, %llu halts\n",
+	       (unsigned long long)vs.timer_fires, (unsigned long long)vs.injected,
+	       (unsigned long long)vs.halts);
+	ct_vmm_b(o, vmm_b_timer);
+	ct_orphan_close(o);
+	ct_param_set("fixed_insn_len", "N");
+}
+
+static void test_timer_oneshot(void)
+{
+	ct_timer_in_gap(CT_TM_ONESHOT, "timer_oneshot");
+}
+
+static void test_timer_periodic(void)
+{
+	ct_timer_in_gap(CT_TM_PERIODIC, "timer_periodic");
+}
+
+static void test_timer_tscdeadline(void)
+{
+	ct_timer_in_gap(CT_TM_TSCDL, "timer_tscdeadline");
 }
 
 static void vmm_b_shutdown(struct ct_orphan *o)
@@ -3442,6 +3712,9 @@ static const struct {
 	{ "heartbeat", test_heartbeat },
 	{ "blocking", test_blocking },
 	{ "cpuid_in_gap", test_cpuid_in_gap },
+	{ "timer_oneshot", test_timer_oneshot },
+	{ "timer_periodic", test_timer_periodic },
+	{ "timer_tscdeadline", test_timer_tscdeadline },
 	{ "two_vcpus", test_two_vcpus },
 	{ "cancel", test_cancel },
 	{ "triple_fault", test_triple_fault },
