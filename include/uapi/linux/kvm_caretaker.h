@@ -146,6 +146,7 @@ struct kvm_caretaker_status {
  * @injected: out: interrupts the runtime injected
  * @halts: out: times the runtime halted with the guest (HLT)
  * @max_late_ns: out: the longest delay from a timer expiry to its injection
+ * @host_interrupts: out: the host's interrupts the runtime took (and ignored)
  * @reserved: out: zero
  */
 struct kvm_caretaker_vcpu_status {
@@ -165,7 +166,8 @@ struct kvm_caretaker_vcpu_status {
 	__u64 injected;
 	__u64 halts;
 	__u64 max_late_ns;
-	__u64 reserved[4];
+	__u64 host_interrupts;
+	__u64 reserved[3];
 };
 
 /* On a VM fd. */

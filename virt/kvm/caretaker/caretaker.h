@@ -137,6 +137,7 @@ void caretaker_arch_free(struct caretaker_orphan *o);
 int caretaker_arch_vcpu_status(struct caretaker_orphan *o,
 			       struct kvm_caretaker_vcpu_status *vs);
 int caretaker_arch_kick(struct caretaker_orphan *o, unsigned int n);
+int caretaker_arch_ipi(struct caretaker_orphan *o, unsigned int vector);
 void caretaker_arch_status(struct caretaker_orphan *o,
 			   struct kvm_caretaker_status *st);
 

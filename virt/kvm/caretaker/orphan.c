@@ -39,9 +39,10 @@
  * vCPU's telemetry, live while detached and final once adopted.
  *
  * The same telemetry is in /sys/kernel/debug/caretaker/orphan-N/status
- * for as long as the fd exists; writing a count to .../nmi there sends
- * that many NMIs to each parked CPU (for tests: the runtime must take
- * them and go on).
+ * for as long as the fd exists.  For tests, writing a count to .../nmi
+ * sends that many NMIs to each parked CPU, and writing a vector to
+ * .../ipi sends each one an interrupt of that vector, as the host might:
+ * the runtime must take them and go on.
  *
  * Closing the last reference: a PREPARED orphan is undone as by ABORT; a
  * DETACHED one is torn down: the runtime stops, the guest is discarded,
@@ -279,6 +280,28 @@ static const struct file_operations caretaker_debugfs_nmi_fops = {
 	.llseek = noop_llseek,
 };
 
+static ssize_t caretaker_debugfs_ipi_write(struct file *file, const char __user *buf,
+					   size_t len, loff_t *ppos)
+{
+	struct caretaker_orphan *o = file->private_data;
+	unsigned int vector;
+	int r;
+
+	r = kstrtouint_from_user(buf, len, 0, &vector);
+	if (r)
+		return r;
+	scoped_guard(mutex, &o->lock)
+		r = caretaker_arch_ipi(o, vector);
+	return r ? r : len;
+}
+
+static const struct file_operations caretaker_debugfs_ipi_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = caretaker_debugfs_ipi_write,
+	.llseek = noop_llseek,
+};
+
 static void caretaker_orphan_debugfs(struct caretaker_orphan *o)
 {
 	static atomic_t seq = ATOMIC_INIT(0);
@@ -288,6 +311,7 @@ static void caretaker_orphan_debugfs(struct caretaker_orphan *o)
 	o->debugfs = debugfs_create_dir(name, caretaker_debugfs_root);
 	debugfs_create_file("status", 0444, o->debugfs, o, &caretaker_debugfs_status_fops);
 	debugfs_create_file("nmi", 0200, o->debugfs, o, &caretaker_debugfs_nmi_fops);
+	debugfs_create_file("ipi", 0200, o->debugfs, o, &caretaker_debugfs_ipi_fops);
 }
 
 /**

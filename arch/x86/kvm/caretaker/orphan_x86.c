@@ -10,6 +10,7 @@
 #include <linux/kvm_irqfd.h>
 #include <linux/math64.h>
 #include <linux/slab.h>
+#include <asm/apic.h>
 #include <asm/cpuid/api.h>
 #include <asm/svm.h>
 #include <asm/tsc.h>
@@ -567,6 +568,7 @@ int caretaker_arch_vcpu_status(struct caretaker_orphan *o,
 	vs->injected = cb->apic.injected;
 	vs->halts = cb->apic.halts;
 	vs->max_late_ns = ct_cycles_to_ns(cb->apic.max_late_tsc);
+	vs->host_interrupts = cb->strays;
 	now = rdtsc();
 	end = v->stopped ? cb->stop_tsc : now;
 	vs->detached_ns = cb->run_tsc ? ct_cycles_to_ns(end - cb->run_tsc) : 0;
@@ -610,6 +612,32 @@ int caretaker_arch_kick(struct caretaker_orphan *o, unsigned int n)
 			ct_runtime_nmi(&x->rt->cpus[i]);
 		usleep_range(1000, 2000);
 	}
+	return 0;
+}
+
+/**
+ * caretaker_arch_ipi() - send a fixed interrupt to each parked CPU
+ * @o: the orphan
+ * @vector: the vector, 32 to 255
+ *
+ * What the host's stray and broadcast IPIs look like to the runtime: it
+ * acknowledges them and the guest goes on.  For debugfs (tests).
+ *
+ * Context: process context, under the orphan's lock.
+ * Return: 0, -EINVAL for a vector below 32, or -ENODEV if no CPU is parked.
+ */
+int caretaker_arch_ipi(struct caretaker_orphan *o, unsigned int vector)
+{
+	struct ct_x86_orphan *x = o->arch;
+	u32 i;
+
+	if (vector < FIRST_EXTERNAL_VECTOR || vector > 0xff)
+		return -EINVAL;
+	if (!x || !x->rt)
+		return -ENODEV;
+	for (i = 0; i < x->nr_vcpus; i++)
+		if (x->rt->cpus[i].parked)
+			apic->send_IPI(x->rt->cpus[i].cpu, vector);
 	return 0;
 }
 

@@ -705,7 +705,7 @@ static bool ctrt_x2apic_write(struct ctrt_cpu *cb, u32 reg, u64 val)
 		return true;
 	case 0x32:			/* LVT timer */
 		mode = (val >> 17) & 3;
-		if ((val & ~0x610ffULL) || mode == 3 ||
+		if ((val & ~0x710ffULL) || mode == 3 ||
 		    (mode == CTRT_LVTT_TSCDEADLINE && !(a->flags & CTRT_APIC_GUEST_TSCDL)))
 			return false;
 		tscdl = mode == CTRT_LVTT_TSCDEADLINE;
@@ -715,7 +715,7 @@ static bool ctrt_x2apic_write(struct ctrt_cpu *cb, u32 reg, u64 val)
 			a->period = 0;
 			a->tsc_deadline = 0;
 		}
-		a->lvtt = val;
+		a->lvtt = val & ~BIT(12);	/* delivery status: read-only */
 		return true;
 	case 0x38:			/* TMICT */
 		if (ctrt_lvtt_mode(a) == CTRT_LVTT_TSCDEADLINE)
@@ -879,11 +879,21 @@ static void ctrt_run(struct ctrt_cpu *cb)
 		if (READ_ONCE(cb->cmd) == CTRT_CMD_STOP)
 			return;
 
+		/*
+		 * With the fast path, this CPU's interrupts (its timer, the
+		 * host's IPIs) must end the guest's run: with V_INTR_MASKING
+		 * they are masked in the guest by the host's RFLAGS.IF at
+		 * VMRUN.  GIF is clear until VMRUN, and again after #VMEXIT,
+		 * so none is taken here.  Without the fast path IF stays clear
+		 * and they wait for Linux: nothing would acknowledge them.
+		 */
 		if (cb->flags & CTRT_F_FASTPATH) {
 			ctrt_inject(cb);
 			ctrt_papic_arm(cb, cb->apic.deadline);
+			asm volatile("sti" ::: "memory");
 		}
 		ctrt_vmrun(&cb->gprs, cb->vmcb_pa);
+		asm volatile("cli" ::: "memory");
 		rt_vmload(cb->hostsave_pa);
 		if (cb->flags & CTRT_F_IBPB)
 			rt_wrmsr(MSR_IA32_PRED_CMD, PRED_CMD_IBPB);
@@ -907,9 +917,8 @@ static void ctrt_run(struct ctrt_cpu *cb)
 		case SVM_EXIT_INTR:
 			/*
 			 * The fast path arms this CPU's timer: take it (and any
-			 * stray IPI) now.  Without it, nothing is taken with
-			 * IF=0; the interrupt stays pending until Linux has
-			 * this CPU again.
+			 * stray IPI) now.  Without it there is no such exit
+			 * (IF was clear at VMRUN).
 			 */
 			if (cb->flags & CTRT_F_FASTPATH)
 				ctrt_take_interrupts();
