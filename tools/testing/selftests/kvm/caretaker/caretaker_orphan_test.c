@@ -4025,7 +4025,7 @@ static double ct_attached_rate(void)
 	ct_expect_beats(g.beats, 1, CT_BEATS_ALIVE, "the CPUID loop");
 	c0 = READ_ONCE(g.beats[0].counter);
 	t0 = ct_now_ns();
-	ct_sleep_ms(300);
+	ct_sleep_ms(1000);
 	c1 = READ_ONCE(g.beats[0].counter);
 	t1 = ct_now_ns();
 	ct_guest_pause(&g);
@@ -4076,7 +4076,7 @@ static void test_bench(void)
 	ct_print_table(ct, cl, ct_opts.runs);
 	if (!ct_opts.demo) {
 		ct_bench_fastpath(ct_opts.runs);
-		ct_bench_overhead(10);
+		ct_bench_overhead(20);
 	}
 	ct_emit(true, "%s done runs=%d", ct_prefix(), 2 * ct_opts.runs);
 	free(ct);
@@ -4096,11 +4096,17 @@ static void *ct_tick_sampler_main(void *arg)
 {
 	struct ct_tick_sampler *ts = arg;
 	struct ct_timer_log *tl = ct_timer_log(ts->o->beats);
-	__u64 t0 = ct_now_ns(), last = READ_ONCE(tl->ticks), now;
+	__u64 t0 = ct_now_ns(), last = READ_ONCE(tl->ticks), now, next = t0;
 	struct kvm_caretaker_status st;
+	struct timespec ts_next;
 
 	while (!__atomic_load_n(&ts->stop, __ATOMIC_ACQUIRE)) {
-		ct_sleep_ms(CT_TICK_BIN_MS);
+		/* Bins of exactly CT_TICK_BIN_MS: sleep to absolute times. */
+		next += CT_TICK_BIN_MS * 1000000ULL;
+		ts_next.tv_sec = next / 1000000000ULL;
+		ts_next.tv_nsec = next % 1000000000ULL;
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts_next, NULL) == EINTR)
+			;
 		now = READ_ONCE(tl->ticks);
 		st = (struct kvm_caretaker_status){ 0 };
 		ioctl(ts->o->ct_fd, KVM_CARETAKER_GET_STATUS, &st);
