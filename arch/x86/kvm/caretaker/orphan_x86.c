@@ -33,6 +33,7 @@
  * @tsc_khz: its TSC frequency, which the adopting vCPU must have
  * @triple_fault: the guest shut down while detached
  * @stopped: the runtime stopped and @last holds its final figures
+ * @timer_pending: KVM had counted a timer expiry it had not delivered
  * @last: the runtime's control block as it stopped (telemetry)
  */
 struct ct_x86_vcpu {
@@ -42,6 +43,7 @@ struct ct_x86_vcpu {
 	u32 tsc_khz;
 	bool triple_fault;
 	bool stopped;
+	bool timer_pending;
 	struct ctrt_cpu last;
 };
 
@@ -234,12 +236,14 @@ static void ct_x86_fill_cpuid(struct ctrt_cpuid *t, struct kvm_vcpu *vcpu)
  * What the runtime's APIC needs from KVM beyond KVM_GET_LAPIC's image;
  * ct_svm_load() adds the registers.
  */
-static void ct_x86_fill_apic(struct ctrt_apic *a, struct kvm_vcpu *vcpu)
+static void ct_x86_fill_apic(struct ctrt_apic *a, struct kvm_vcpu *vcpu, bool pending)
 {
 	memset(a, 0, sizeof(*a));
 	if (!lapic_in_kernel(vcpu))
 		return;
 	a->flags = CTRT_APIC_IN_KERNEL;
+	if (pending)
+		a->flags |= CTRT_APIC_TIMER_PENDING;
 	if (guest_cpu_cap_has(vcpu, X86_FEATURE_TSC_DEADLINE_TIMER))
 		a->flags |= CTRT_APIC_GUEST_TSCDL;
 	a->id = vcpu->vcpu_id;
@@ -249,11 +253,45 @@ static void ct_x86_fill_apic(struct ctrt_apic *a, struct kvm_vcpu *vcpu)
 	bitmap_to_arr32(a->eoi_exit, vcpu->arch.ioapic_handled_vectors, 256);
 }
 
+/* Undo the timer stop of ct_x86_take() on a vCPU that stays with KVM. */
+static void ct_x86_timer_restore(struct kvm_vcpu *vcpu, bool active, bool pending)
+{
+	struct kvm_timer *t;
+
+	if (!lapic_in_kernel(vcpu))
+		return;
+	t = &vcpu->arch.apic->lapic_timer;
+	if (active)
+		hrtimer_start_expires(&t->timer, HRTIMER_MODE_ABS_HARD);
+	if (pending)
+		atomic_inc(&t->pending);
+}
+
+/*
+ * DETACH failed while reading vCPU @n: vCPUs 0 to @n - 1 had their timers
+ * stopped and their states read; give the states back (KVM restarts the
+ * timers from them) with their undelivered expiries.
+ */
+static void ct_x86_untake(struct ct_x86_orphan *x, struct kvm *kvm, unsigned long n)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		if (i >= n)
+			break;
+		if (kvm_x86_vcpu_set_state(vcpu, &x->vcpus[i].state))
+			pr_err_ratelimited("vCPU %lu: its state could not be put back\n", i);
+		ct_x86_timer_restore(vcpu, false, x->vcpus[i].timer_pending);
+	}
+}
+
 static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm *kvm)
 {
 	struct caretaker_refusal r;
 	struct kvm_vcpu *vcpu;
 	unsigned long i;
+	bool pending, active;
 	int ret;
 
 	kvm_for_each_vcpu(i, vcpu, kvm) {
@@ -272,9 +310,27 @@ static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm 
 	kvm_for_each_vcpu(i, vcpu, kvm) {
 		struct ct_x86_vcpu *v = &x->vcpus[i];
 
+		/*
+		 * Stop KVM's APIC timer first: an expiry KVM has counted but
+		 * not delivered is not in KVM_GET_LAPIC's image, and one after
+		 * the read would be lost.  The runtime delivers it instead;
+		 * whoever adopts the vCPU restarts the timer from the state.
+		 */
+		pending = false;
+		active = false;
+		if (lapic_in_kernel(vcpu)) {
+			struct kvm_timer *t = &vcpu->arch.apic->lapic_timer;
+
+			active = hrtimer_cancel(&t->timer);
+			pending = atomic_xchg(&t->pending, 0) > 0;
+		}
 		ret = kvm_x86_vcpu_get_state(vcpu, &v->state);
-		if (ret)
+		if (ret) {
+			ct_x86_timer_restore(vcpu, active, pending);
+			ct_x86_untake(x, kvm, i);
 			return CARETAKER_REFUSE(ret, "the vCPU state could not be read");
+		}
+		x->vcpus[i].timer_pending = pending;
 		kfree(v->cpuid);
 		v->cpuid = kmemdup_array(vcpu->arch.cpuid_entries, vcpu->arch.cpuid_nent,
 					 sizeof(*v->cpuid), GFP_KERNEL_ACCOUNT);
@@ -282,7 +338,7 @@ static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm 
 			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
 		v->cpuid_nent = vcpu->arch.cpuid_nent;
 		ct_x86_fill_cpuid(x->rt->cpus[i].cpuid, vcpu);
-		ct_x86_fill_apic(&x->rt->cpus[i].cb->apic, vcpu);
+		ct_x86_fill_apic(&x->rt->cpus[i].cb->apic, vcpu, pending);
 		v->tsc_khz = vcpu->arch.virtual_tsc_khz;
 		/* Supervisor XSAVE state is not in KVM_GET_XSAVE2's image. */
 		if (ct_msr(&v->state, MSR_IA32_XSS, 0))

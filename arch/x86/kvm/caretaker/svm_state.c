@@ -125,6 +125,13 @@ static void ct_apic_load(struct ctrt_apic *a, const struct kvm_x86_vcpu_state *s
 
 	mode = (a->lvtt >> 17) & 3;
 	a->tsc_deadline = ct_msr(s, MSR_IA32_TSC_DEADLINE, 0);
+	/* An expiry KVM counted but did not deliver: as KVM would deliver it. */
+	if (a->flags & CTRT_APIC_TIMER_PENDING) {
+		if (!(a->lvtt & APIC_LVT_MASKED) && (a->lvtt & 0xff) >= 16)
+			a->irr[(a->lvtt & 0xff) / 32] |= BIT((a->lvtt & 0xff) % 32);
+		if (mode == CTRT_LVTT_TSCDEADLINE)
+			a->tsc_deadline = 0;
+	}
 	if (mode == CTRT_LVTT_TSCDEADLINE) {
 		a->deadline = a->tsc_deadline ? (a->tsc_deadline - a->tsc_offset) | 1 : 0;
 		return;
