@@ -236,7 +236,8 @@ static void ct_x86_fill_cpuid(struct ctrt_cpuid *t, struct kvm_vcpu *vcpu)
  * What the runtime's APIC needs from KVM beyond KVM_GET_LAPIC's image;
  * ct_svm_load() adds the registers.
  */
-static void ct_x86_fill_apic(struct ctrt_apic *a, struct kvm_vcpu *vcpu, bool pending)
+static void ct_x86_fill_apic(struct ctrt_apic *a, struct kvm_vcpu *vcpu, bool pending,
+			     bool armed)
 {
 	memset(a, 0, sizeof(*a));
 	if (!lapic_in_kernel(vcpu))
@@ -244,6 +245,8 @@ static void ct_x86_fill_apic(struct ctrt_apic *a, struct kvm_vcpu *vcpu, bool pe
 	a->flags = CTRT_APIC_IN_KERNEL;
 	if (pending)
 		a->flags |= CTRT_APIC_TIMER_PENDING;
+	if (armed)
+		a->flags |= CTRT_APIC_TIMER_ARMED;
 	if (guest_cpu_cap_has(vcpu, X86_FEATURE_TSC_DEADLINE_TIMER))
 		a->flags |= CTRT_APIC_GUEST_TSCDL;
 	a->id = vcpu->vcpu_id;
@@ -338,7 +341,7 @@ static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm 
 			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
 		v->cpuid_nent = vcpu->arch.cpuid_nent;
 		ct_x86_fill_cpuid(x->rt->cpus[i].cpuid, vcpu);
-		ct_x86_fill_apic(&x->rt->cpus[i].cb->apic, vcpu, pending);
+		ct_x86_fill_apic(&x->rt->cpus[i].cb->apic, vcpu, pending, active);
 		v->tsc_khz = vcpu->arch.virtual_tsc_khz;
 		/* Supervisor XSAVE state is not in KVM_GET_XSAVE2's image. */
 		if (ct_msr(&v->state, MSR_IA32_XSS, 0))

@@ -272,6 +272,7 @@ static inline unsigned int ctrt_exit_kind(u64 code)
 #define CTRT_APIC_GUEST_TSCDL	BIT(3)	/* the guest's CPUID has one */
 #define CTRT_APIC_IN_KERNEL	BIT(4)	/* KVM emulates the guest's APIC */
 #define CTRT_APIC_TIMER_PENDING	BIT(5)	/* KVM's timer expired, not delivered yet */
+#define CTRT_APIC_TIMER_ARMED	BIT(6)	/* KVM's timer had not fired at DETACH */
 
 /* The guest's APIC timer modes (LVTT bits 18:17). */
 #define CTRT_LVTT_ONESHOT	0

@@ -137,12 +137,13 @@ static void ct_apic_load(struct ctrt_apic *a, const struct kvm_x86_vcpu_state *s
 		return;
 	}
 	/*
-	 * TMCCT 0: a one-shot timer is over; a periodic one is at the end of
-	 * a period (KVM's expiry may still be pending, not in IRR yet): it
-	 * expires now.
+	 * TMCCT 0: a one-shot timer is over, unless KVM's timer was still
+	 * armed when DETACH stopped it (its expiry was due but had not run);
+	 * a periodic one is at the end of a period.  Those expire now.
 	 */
 	count = ct_lapic_reg(s, APIC_TMCCT);
-	if (!a->tmict || (!count && mode != CTRT_LVTT_PERIODIC))
+	if (!a->tmict || (!count && mode == CTRT_LVTT_ONESHOT &&
+			  !(a->flags & CTRT_APIC_TIMER_ARMED)))
 		return;
 	a->deadline = rdtsc() + ct_apic_count_to_tsc(a, count);
 	if (mode == CTRT_LVTT_PERIODIC)
