@@ -37,6 +37,17 @@ static inline void caretaker_apic_clear_vector(u32 reg[CARETAKER_APIC_WORDS], u8
 }
 
 /**
+ * caretaker_apic_lvt_fire() - an LVT entry's source fires: its vector into IRR
+ * @irr: the interrupt request register image
+ * @lvt: the LVT entry; nothing if it is masked (bit 16) or its vector illegal
+ */
+static inline void caretaker_apic_lvt_fire(u32 irr[CARETAKER_APIC_WORDS], u32 lvt)
+{
+	if (!(lvt & BIT(16)) && (lvt & 0xff) >= 16)
+		caretaker_apic_set_vector(irr, lvt & 0xff);
+}
+
+/**
  * caretaker_apic_highest_vector() - the highest vector set in a register
  * @reg: an IRR or ISR image
  *

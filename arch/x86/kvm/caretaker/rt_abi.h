@@ -307,6 +307,7 @@ static inline unsigned int ctrt_exit_kind(u64 code)
  * @min_period_ns: KVM's shortest periodic timer (min_timer_period_us)
  * @host_timer_khz: the physical APIC timer's rate at divide 1 (calibrated)
  * @host_svr: this CPU's SVR as Linux left it (restored at the end)
+ * @tsc_to_timer: multiplier, host TSC cycles to physical APIC timer counts
  * @tsc_khz: the host TSC's rate
  * @armed: host TSC the physical timer is armed for, 0: not armed
  * @fires: guest timer expiries while detached
@@ -343,6 +344,7 @@ struct ctrt_apic {
 	u32 tsc_khz;
 	u32 host_svr;
 	u32 pad;
+	u64 tsc_to_timer;
 	u64 armed;
 	u64 fires;
 	u64 injected;

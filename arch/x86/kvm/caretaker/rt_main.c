@@ -383,13 +383,14 @@ static void ctrt_papic_init(struct ctrt_cpu *cb)
 		asm volatile("pause");
 	a->host_timer_khz = 0xffffffff - papic_read(cb, PAPIC_TMCCT);
 	papic_write(cb, PAPIC_TMICT, 0);
+	if (a->host_timer_khz)
+		caretaker_mult_shift(a->tsc_khz, a->host_timer_khz, &a->tsc_to_timer);
 }
 
 /* Have this CPU's timer interrupt it at host TSC @deadline (0: never). */
 static void ctrt_papic_arm(struct ctrt_cpu *cb, u64 deadline)
 {
 	struct ctrt_apic *a = &cb->apic;
-	u64 now, delta, count;
 
 	if (a->armed == deadline)
 		return;
@@ -399,17 +400,14 @@ static void ctrt_papic_arm(struct ctrt_cpu *cb, u64 deadline)
 		rt_wrmsr(MSR_IA32_TSC_DEADLINE, deadline);
 		return;
 	}
-	if (!deadline || !a->host_timer_khz) {
+	if (!deadline || !a->tsc_to_timer) {
 		papic_write(cb, PAPIC_TMICT, 0);
 		return;
 	}
-	now = rt_rdtsc();
-	delta = (s64)(deadline - now) > 0 ? deadline - now : 1;
-	if (delta > (1ULL << 40))
-		delta = 1ULL << 40;
-	count = delta * a->host_timer_khz / a->tsc_khz + 1;
+	/* Never before @deadline; past the counter's range, an early wake re-arms. */
 	papic_write(cb, PAPIC_LVTT, CTRT_TIMER_VECTOR);
-	papic_write(cb, PAPIC_TMICT, count > 0xffffffff ? 0xffffffff : count);
+	papic_write(cb, PAPIC_TMICT,
+		    caretaker_apic_oneshot_count(rt_rdtsc(), deadline, a->tsc_to_timer));
 }
 
 /*
@@ -458,27 +456,16 @@ static void ctrt_set_tpr(struct ctrt_cpu *cb, u8 tpr)
 	vmcb_write32(cb, CTRT_VMCB_INT_CTL, (ctl & ~0xfU) | (tpr >> 4));
 }
 
-/* Count @count of the guest's APIC timer, in host TSC cycles. */
-static u64 ctrt_count_to_tsc(const struct ctrt_apic *a, u32 count)
-{
-	u64 ns = caretaker_apic_count_to_ns(count, caretaker_apic_timer_divisor(a->tdcr),
-					    a->bus_cycle_ns);
-
-	return caretaker_convert_up(ns, a->ns_to_tsc);
-}
-
 /* The timer's current count (TMCCT). */
 static u32 ctrt_tmcct(const struct ctrt_apic *a)
 {
-	u64 now = rt_rdtsc(), ns, div;
+	u64 now = rt_rdtsc();
 
 	if (ctrt_lvtt_mode(a) == CTRT_LVTT_TSCDEADLINE || !a->deadline ||
 	    (s64)(a->deadline - now) <= 0)
 		return 0;
-	ns = caretaker_convert_up(a->deadline - now, a->tsc_to_ns);
-	div = (u64)caretaker_apic_timer_divisor(a->tdcr) * a->bus_cycle_ns;
-	ns /= div ? div : 1;
-	return ns > a->tmict ? a->tmict : ns;
+	return caretaker_apic_tsc_to_count(a->deadline - now, a->tdcr, a->bus_cycle_ns,
+					   a->tsc_to_ns, a->tmict);
 }
 
 /* TMICT written, or the mode changed: start or stop the timer. */
@@ -490,13 +477,13 @@ static void ctrt_timer_start(struct ctrt_apic *a)
 	a->period = 0;
 	if (ctrt_lvtt_mode(a) == CTRT_LVTT_TSCDEADLINE || !a->tmict)
 		return;
-	period = ctrt_count_to_tsc(a, a->tmict);
 	if (ctrt_lvtt_mode(a) == CTRT_LVTT_PERIODIC) {
-		u64 min = caretaker_convert_up(a->min_period_ns, a->ns_to_tsc);
-
-		if (period < min)
-			period = min;
+		period = caretaker_apic_period_tsc(a->tmict, a->tdcr, a->bus_cycle_ns,
+						   a->min_period_ns, a->ns_to_tsc);
 		a->period = period;
+	} else {
+		period = caretaker_apic_count_to_tsc(a->tmict, a->tdcr, a->bus_cycle_ns,
+						     a->ns_to_tsc);
 	}
 	a->deadline = rt_rdtsc() + period;
 }
@@ -513,8 +500,7 @@ static void ctrt_timer_check(struct ctrt_cpu *cb)
 	late = now - a->deadline;
 	if (late > a->max_late_tsc)
 		a->max_late_tsc = late;
-	if (!(a->lvtt & PAPIC_LVT_MASKED) && (a->lvtt & 0xff) >= 16)
-		caretaker_apic_set_vector(a->irr, a->lvtt & 0xff);
+	caretaker_apic_lvt_fire(a->irr, a->lvtt);
 	if (a->period) {
 		/* Missed periods collapse into this one, as on an APIC. */
 		a->deadline += a->period;
@@ -594,7 +580,7 @@ static bool ctrt_tsc_deadline_write(struct ctrt_apic *a, u64 val)
 	if (ctrt_lvtt_mode(a) != CTRT_LVTT_TSCDEADLINE)
 		return true;
 	a->tsc_deadline = val;
-	a->deadline = val ? (val - a->tsc_offset) | 1 : 0;
+	a->deadline = caretaker_tscdl_to_host(val, a->tsc_offset);
 	return true;
 }
 

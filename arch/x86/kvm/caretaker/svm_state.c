@@ -15,6 +15,7 @@
 #include <asm/msr-index.h>
 #include <asm/svm.h>
 
+#include "apic.h"
 #include "msrs.h"
 #include "svm_encode.h"
 #include "svm_state.h"
@@ -70,14 +71,6 @@ static void ct_lapic_set(struct kvm_x86_vcpu_state *s, u32 off, u32 val)
 	*(u32 *)(s->lapic.regs + off) = val;
 }
 
-static u64 ct_apic_count_to_tsc(const struct ctrt_apic *a, u32 count)
-{
-	unsigned int div = caretaker_apic_timer_divisor(a->tdcr);
-
-	return caretaker_convert_up(caretaker_apic_count_to_ns(count, div, a->bus_cycle_ns),
-				    a->ns_to_tsc);
-}
-
 /*
  * The guest's local APIC into the runtime's, for the fast path: x2APIC
  * mode only (xAPIC accesses are MMIO, which blocks).  The timer becomes a
@@ -127,13 +120,12 @@ static void ct_apic_load(struct ctrt_apic *a, const struct kvm_x86_vcpu_state *s
 	a->tsc_deadline = ct_msr(s, MSR_IA32_TSC_DEADLINE, 0);
 	/* An expiry KVM counted but did not deliver: as KVM would deliver it. */
 	if (a->flags & CTRT_APIC_TIMER_PENDING) {
-		if (!(a->lvtt & APIC_LVT_MASKED) && (a->lvtt & 0xff) >= 16)
-			a->irr[(a->lvtt & 0xff) / 32] |= BIT((a->lvtt & 0xff) % 32);
+		caretaker_apic_lvt_fire(a->irr, a->lvtt);
 		if (mode == CTRT_LVTT_TSCDEADLINE)
 			a->tsc_deadline = 0;
 	}
 	if (mode == CTRT_LVTT_TSCDEADLINE) {
-		a->deadline = a->tsc_deadline ? (a->tsc_deadline - a->tsc_offset) | 1 : 0;
+		a->deadline = caretaker_tscdl_to_host(a->tsc_deadline, a->tsc_offset);
 		return;
 	}
 	/*
@@ -145,10 +137,11 @@ static void ct_apic_load(struct ctrt_apic *a, const struct kvm_x86_vcpu_state *s
 	if (!a->tmict || (!count && mode == CTRT_LVTT_ONESHOT &&
 			  !(a->flags & CTRT_APIC_TIMER_ARMED)))
 		return;
-	a->deadline = rdtsc() + ct_apic_count_to_tsc(a, count);
+	a->deadline = rdtsc();
+	a->deadline += caretaker_apic_count_to_tsc(count, a->tdcr, a->bus_cycle_ns, a->ns_to_tsc);
 	if (mode == CTRT_LVTT_PERIODIC)
-		a->period = max(ct_apic_count_to_tsc(a, a->tmict),
-				caretaker_convert_up(a->min_period_ns, a->ns_to_tsc));
+		a->period = caretaker_apic_period_tsc(a->tmict, a->tdcr, a->bus_cycle_ns,
+						      a->min_period_ns, a->ns_to_tsc);
 }
 
 /* ... and back, at the time the runtime stopped. */
@@ -156,7 +149,6 @@ static void ct_apic_store(const struct ctrt_cpu *cb, u8 tpr, struct kvm_x86_vcpu
 {
 	const struct ctrt_apic *a = &cb->apic;
 	u32 i, count = 0;
-	u64 ns, div;
 
 	if (!(cb->flags & CTRT_F_FASTPATH) || !(a->flags & CTRT_APIC_X2APIC))
 		return;
@@ -173,10 +165,10 @@ static void ct_apic_store(const struct ctrt_cpu *cb, u8 tpr, struct kvm_x86_vcpu
 	}
 	/* KVM_SET_LAPIC starts the timer from TMCCT, the count left. */
 	if (((a->lvtt >> 17) & 3) != CTRT_LVTT_TSCDEADLINE && a->deadline && a->tmict) {
-		div = (u64)caretaker_apic_timer_divisor(a->tdcr) * a->bus_cycle_ns;
-		ns = (s64)(a->deadline - cb->stop_tsc) > 0 ?
-		     caretaker_convert_up(a->deadline - cb->stop_tsc, a->tsc_to_ns) : 0;
-		count = clamp_t(u64, div ? div64_u64(ns, div) : 0, 1, a->tmict);
+		u64 left = (s64)(a->deadline - cb->stop_tsc) > 0 ? a->deadline - cb->stop_tsc : 0;
+
+		count = max(1U, caretaker_apic_tsc_to_count(left, a->tdcr, a->bus_cycle_ns,
+							    a->tsc_to_ns, a->tmict));
 	}
 	ct_lapic_set(s, APIC_TMCCT, count);
 	ct_set_msr(s, MSR_IA32_TSC_DEADLINE, a->tsc_deadline);
@@ -377,7 +369,13 @@ void ct_svm_store(struct ct_runtime_cpu *c, struct kvm_x86_vcpu_state *s)
 	u8 tpr = ctl->int_ctl & V_TPR_MASK;
 	unsigned int i;
 
-	/* The APIC first: a halted guest may have taken a tick before any VMRUN. */
+	/*
+	 * The APIC first: a halted guest may have taken a tick before any
+	 * VMRUN.  TPR from V_TPR (CR8) unless the runtime's APIC, which also
+	 * has the MSR's low nibble, says more.
+	 */
+	if (READ_ONCE(cb->vmruns))
+		ct_lapic_set(s, APIC_TASKPRI, (u32)tpr << 4);
 	ct_apic_store(cb, tpr, s);
 	/* Woken in the runtime: running now, as far as KVM is concerned. */
 	if (s->mp_state.mp_state == KVM_MP_STATE_HALTED && !cb->halted &&
@@ -426,7 +424,6 @@ void ct_svm_store(struct ct_runtime_cpu *c, struct kvm_x86_vcpu_state *s)
 	sr->cr8 = tpr;
 	/* The guest may have loaded another CR3: let KVM read the PDPTRs. */
 	sr->flags &= ~KVM_SREGS2_FLAGS_PDPTRS_VALID;
-	*(u32 *)(s->lapic.regs + APIC_TASKPRI) = (u32)tpr << 4;
 
 	for (i = 0; i < 4; i++)
 		s->debugregs.db[i] = cb->dr[i];

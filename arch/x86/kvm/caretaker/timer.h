@@ -143,4 +143,74 @@ static inline u32 caretaker_apic_oneshot_count(u64 now_tsc, u64 deadline_tsc,
 	return ticks ? ticks : 1;
 }
 
+/**
+ * caretaker_apic_count_to_tsc() - a count of the guest's APIC timer, in host TSC cycles
+ * @count: the count
+ * @tdcr: the timer's divide configuration register
+ * @bus_cycle_ns: the VM's APIC bus cycle
+ * @ns_to_tsc: multiplier from caretaker_mult_shift(NSEC_PER_MSEC, tsc_khz)
+ *
+ * Rounded up, so that a timer armed from it never fires early.
+ *
+ * Return: TSC cycles.
+ */
+static inline u64 caretaker_apic_count_to_tsc(u32 count, u32 tdcr, u32 bus_cycle_ns,
+					      u64 ns_to_tsc)
+{
+	u64 ns = caretaker_apic_count_to_ns(count, caretaker_apic_timer_divisor(tdcr),
+					    bus_cycle_ns);
+
+	return caretaker_convert_up(ns, ns_to_tsc);
+}
+
+/**
+ * caretaker_apic_period_tsc() - a periodic timer's period, in host TSC cycles
+ * @tmict: the initial count
+ * @tdcr: the timer's divide configuration register
+ * @bus_cycle_ns: the VM's APIC bus cycle
+ * @min_ns: the shortest period KVM allows (min_timer_period_us)
+ * @ns_to_tsc: multiplier from caretaker_mult_shift(NSEC_PER_MSEC, tsc_khz)
+ *
+ * Return: TSC cycles, at least @min_ns worth.
+ */
+static inline u64 caretaker_apic_period_tsc(u32 tmict, u32 tdcr, u32 bus_cycle_ns, u32 min_ns,
+					    u64 ns_to_tsc)
+{
+	u64 period = caretaker_apic_count_to_tsc(tmict, tdcr, bus_cycle_ns, ns_to_tsc);
+	u64 min = caretaker_convert_up(min_ns, ns_to_tsc);
+
+	return period > min ? period : min;
+}
+
+/**
+ * caretaker_apic_tsc_to_count() - host TSC cycles left, as the timer's current count
+ * @left: TSC cycles until the timer expires
+ * @tdcr: the timer's divide configuration register
+ * @bus_cycle_ns: the VM's APIC bus cycle
+ * @tsc_to_ns: multiplier from caretaker_mult_shift(tsc_khz, NSEC_PER_MSEC)
+ * @tmict: the initial count, the largest current count there is
+ *
+ * Return: the current count (TMCCT), at most @tmict.
+ */
+static inline u32 caretaker_apic_tsc_to_count(u64 left, u32 tdcr, u32 bus_cycle_ns,
+					      u64 tsc_to_ns, u32 tmict)
+{
+	u64 div = (u64)caretaker_apic_timer_divisor(tdcr) * bus_cycle_ns;
+	u64 count = caretaker_convert_up(left, tsc_to_ns) / (div ? div : 1);
+
+	return count > tmict ? tmict : count;
+}
+
+/**
+ * caretaker_tscdl_to_host() - a guest TSC-deadline MSR value as a host TSC deadline
+ * @guest: the MSR's value, 0 for none
+ * @tsc_offset: guest TSC = host TSC + @tsc_offset
+ *
+ * Return: the host TSC deadline, never 0 for an armed timer; 0 for none.
+ */
+static inline u64 caretaker_tscdl_to_host(u64 guest, u64 tsc_offset)
+{
+	return guest ? (guest - tsc_offset) | 1 : 0;
+}
+
 #endif /* __ARCH_X86_KVM_CARETAKER_TIMER_H */

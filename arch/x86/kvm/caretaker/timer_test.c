@@ -210,6 +210,34 @@ static void caretaker_timer_oneshot_count_test(struct kunit *test)
 			U32_MAX);
 }
 
+/* The guest APIC timer in host TSC cycles and back, at 2.5 GHz. */
+static void caretaker_timer_apic_tsc_test(struct kunit *test)
+{
+	u64 ns_to_tsc, tsc_to_ns, t;
+
+	KUNIT_ASSERT_EQ(test, caretaker_mult_shift(1000000, 2500000, &ns_to_tsc), 0);
+	KUNIT_ASSERT_EQ(test, caretaker_mult_shift(2500000, 1000000, &tsc_to_ns), 0);
+	/* 2 ms at divide 1 (TDCR 0xb), 1 ns bus: 5,000,000 cycles, rounded up. */
+	t = caretaker_apic_count_to_tsc(2000000, 0xb, 1, ns_to_tsc);
+	KUNIT_EXPECT_GE(test, t, 5000000ULL);
+	KUNIT_EXPECT_LE(test, t, 5000001ULL);
+	/* Divide by 2 (TDCR 0): twice as long. */
+	KUNIT_EXPECT_GE(test, caretaker_apic_count_to_tsc(2000000, 0, 1, ns_to_tsc), 2 * t - 1);
+	/* A period never below the minimum. */
+	KUNIT_EXPECT_EQ(test, caretaker_apic_period_tsc(2000000, 0xb, 1, 200000, ns_to_tsc), t);
+	KUNIT_EXPECT_GE(test, caretaker_apic_period_tsc(10, 0xb, 1, 200000, ns_to_tsc), 500000ULL);
+	/* Back: the count left, never above TMICT. */
+	KUNIT_EXPECT_LE(test, caretaker_apic_tsc_to_count(t, 0xb, 1, tsc_to_ns, 2000000), 2000000U);
+	KUNIT_EXPECT_GE(test, caretaker_apic_tsc_to_count(t, 0xb, 1, tsc_to_ns, 2000000), 1999999U);
+	KUNIT_EXPECT_EQ(test, caretaker_apic_tsc_to_count(2 * t, 0xb, 1, tsc_to_ns, 2000000),
+			2000000U);
+	KUNIT_EXPECT_EQ(test, caretaker_apic_tsc_to_count(0, 0xb, 1, tsc_to_ns, 2000000), 0U);
+	/* The TSC-deadline MSR: 0 stays "none", anything else is never 0. */
+	KUNIT_EXPECT_EQ(test, caretaker_tscdl_to_host(0, 1000), 0ULL);
+	KUNIT_EXPECT_EQ(test, caretaker_tscdl_to_host(5001, 1000), 4001ULL);
+	KUNIT_EXPECT_NE(test, caretaker_tscdl_to_host(1000, 1000), 0ULL);
+}
+
 static struct kunit_case caretaker_timer_test_cases[] = {
 	KUNIT_CASE_PARAM(caretaker_timer_divisor_test, tdcr_gen_params),
 	KUNIT_CASE(caretaker_timer_count_to_ns_test),
@@ -217,6 +245,7 @@ static struct kunit_case caretaker_timer_test_cases[] = {
 	KUNIT_CASE(caretaker_timer_mult_shift_invalid_test),
 	KUNIT_CASE_PARAM(caretaker_timer_guest_tsc_test, tsc_gen_params),
 	KUNIT_CASE(caretaker_timer_oneshot_count_test),
+	KUNIT_CASE(caretaker_timer_apic_tsc_test),
 	{}
 };
 

@@ -2175,6 +2175,22 @@ static void test_blocking(void)
 	       ms_out, ms_cpuid);
 }
 
+/* Run guest command @cmd while detached; it must not block.  Returns ms. */
+static int ct_gap_command(struct ct_orphan *o, __u64 cmd, const char *what)
+{
+	__u64 done = READ_ONCE(o->beats[0].done);
+	int ms;
+
+	memset(o->beats[0].cpuid, 0, sizeof(o->beats[0].cpuid));
+	WRITE_ONCE(o->beats[0].command, cmd);
+	for (ms = 0; READ_ONCE(o->beats[0].done) == done; ms++) {
+		TEST_ASSERT(ms < CT_WAIT_MS, "%s did not complete while detached (state %u)",
+			    what, ct_status(o->ct_fd).state);
+		ct_sleep_ms(1);
+	}
+	return ms;
+}
+
 static struct ct_cpuid_log *ct_cpuid_log(struct ct_beat *beats)
 {
 	return (void *)((char *)beats + CT_CPUID_LOG_OFF);
@@ -2222,13 +2238,7 @@ static void test_cpuid_in_gap(void)
 	o = ct_orphan_make(1, 0);
 	l = ct_cpuid_log(o->beats);
 	WRITE_ONCE(l->pass, 0);
-	WRITE_ONCE(o->beats[0].command, CT_CMD_CPUID_SET);
-	for (ms = 0; READ_ONCE(o->beats[0].done) < 1; ms++) {
-		TEST_ASSERT(ms < CT_WAIT_MS,
-			    "the CPUIDs did not complete while detached (state %u)",
-			    ct_status(o->ct_fd).state);
-		ct_sleep_ms(1);
-	}
+	ms = ct_gap_command(o, CT_CMD_CPUID_SET, "the CPUIDs");
 	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
 	vs = ct_vcpu_status(o->ct_fd, 0);
 	TEST_ASSERT(vs.handled_by_kind[KVM_CARETAKER_EXIT_CPUID] == l->cpuids[0] &&
@@ -2367,21 +2377,6 @@ static void ct_timer_in_gap(unsigned int mode, const char *name)
 	ct_vmm_b(o, vmm_b_timer);
 	ct_orphan_close(o);
 	ct_param_set("fixed_insn_len", "N");
-}
-
-/* Run guest command @cmd while detached; it must not block. */
-static void ct_gap_command(struct ct_orphan *o, __u64 cmd, const char *what)
-{
-	__u64 done = READ_ONCE(o->beats[0].done);
-	int ms;
-
-	memset(o->beats[0].cpuid, 0, sizeof(o->beats[0].cpuid));
-	WRITE_ONCE(o->beats[0].command, cmd);
-	for (ms = 0; READ_ONCE(o->beats[0].done) == done; ms++) {
-		TEST_ASSERT(ms < CT_WAIT_MS, "%s did not complete while detached (state %u)",
-			    what, ct_status(o->ct_fd).state);
-		ct_sleep_ms(1);
-	}
 }
 
 static char ct_debugfs_dir[128];
