@@ -16,7 +16,7 @@
 
 . "$(dirname "$0")/lib.sh"
 
-OVERLAY_DIRS="arch virt include tools Documentation"
+OVERLAY_DIRS="arch virt include kernel tools Documentation"
 
 tarball=$("$CT_TOP/scripts/fetch-source.sh" | tail -1)
 ver=$(cat "$CT_BUILD/linux-source.version")

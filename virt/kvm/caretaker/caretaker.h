@@ -9,10 +9,11 @@
 #include <linux/cpumask.h>
 #include <linux/kvm_host.h>
 #include <linux/kvm_caretaker.h>
+#include <linux/kho/abi/kvm_caretaker.h>
 #include <linux/types.h>
 #include <linux/workqueue.h>
 
-#define CARETAKER_LUO_COMPATIBLE	"kvm-caretaker-v1"
+#define CARETAKER_LUO_COMPATIBLE	KVM_CARETAKER_LUO_COMPATIBLE
 
 /**
  * struct caretaker_refusal - why a request was refused
@@ -85,6 +86,22 @@ struct caretaker_orphan {
 	void *arch;
 };
 
+/**
+ * struct caretaker_ser_buf - the variable part of a serialized orphan
+ * @data: the buffer, or NULL while the size is being computed
+ * @size: bytes used so far
+ *
+ * Serializing runs twice: once with @data NULL to size the buffer, once
+ * to fill it, so the writers need no bounds of their own.
+ */
+struct caretaker_ser_buf {
+	u8 *data;
+	size_t size;
+};
+
+u64 caretaker_ser_add(struct caretaker_ser_buf *b, const void *src, size_t len);
+void *caretaker_ser_ptr(struct caretaker_ser_buf *b, u64 off);
+
 /* validate.c: pure checks, KUnit-tested. */
 struct caretaker_refusal caretaker_check_zero(const void *p, size_t len,
 					      const char *what);
@@ -133,6 +150,8 @@ struct caretaker_refusal caretaker_arch_check_adopter(struct caretaker_orphan *o
 struct caretaker_refusal caretaker_arch_attach(struct caretaker_orphan *o,
 					       struct kvm *kvm);
 void caretaker_arch_release(struct caretaker_orphan *o);
+int caretaker_arch_serialize(struct caretaker_orphan *o, struct kvm_caretaker_ser *ser,
+			     struct caretaker_ser_buf *b);
 void caretaker_arch_free(struct caretaker_orphan *o);
 int caretaker_arch_vcpu_status(struct caretaker_orphan *o,
 			       struct kvm_caretaker_vcpu_status *vs);

@@ -151,7 +151,8 @@ static long caretaker_orphan_status(struct caretaker_orphan *o, void __user *arg
 	st.state = o->state;
 	st.nr_vcpus = o->nr_vcpus;
 	st.stall_ns = o->stall_ns;
-	if (o->state == KVM_CARETAKER_STATE_DETACHED)
+	if (o->state == KVM_CARETAKER_STATE_DETACHED ||
+	    o->state == KVM_CARETAKER_STATE_PRESERVED)
 		caretaker_arch_status(o, &st);
 	return copy_to_user(argp, &st, sizeof(st)) ? -EFAULT : 0;
 }

@@ -571,7 +571,9 @@ void caretaker_arch_status(struct caretaker_orphan *o, struct kvm_caretaker_stat
 
 		st->exits += READ_ONCE(cb->exits);
 		if (READ_ONCE(cb->state) == CTRT_ST_BLOCKED) {
-			st->state = KVM_CARETAKER_STATE_BLOCKED;
+			/* PRESERVED says more than BLOCKED: it stays. */
+			if (st->state == KVM_CARETAKER_STATE_DETACHED)
+				st->state = KVM_CARETAKER_STATE_BLOCKED;
 			st->blocked_exits++;
 		}
 	}
@@ -733,4 +735,112 @@ void caretaker_arch_free(struct caretaker_orphan *o)
 	if (o->arch)
 		ct_x86_free(o->arch);
 	o->arch = NULL;
+}
+
+struct ct_x86_ranges {
+	struct caretaker_ser_buf *b;
+	u32 nr;
+};
+
+static void ct_x86_add_range(void *arg, phys_addr_t pa, unsigned long nr_pages,
+			     u32 kind, u32 index)
+{
+	struct ct_x86_ranges *r = arg;
+	struct kvm_caretaker_range e = {
+		.phys = pa, .nr_pages = nr_pages, .kind = kind, .index = index,
+	};
+
+	caretaker_ser_add(r->b, &e, sizeof(e));
+	r->nr++;
+}
+
+static void ct_x86_serialize_vcpu(struct caretaker_orphan *o, struct ct_x86_orphan *x,
+				  u32 i, struct caretaker_ser_buf *b, u64 rec_off)
+{
+	struct ct_x86_vcpu *xv = &x->vcpus[i];
+	const struct kvm_x86_vcpu_state *s = &xv->state;
+	struct ct_runtime_cpu *c = &x->rt->cpus[i];
+	struct kvm_caretaker_state_x86 *st;
+	struct kvm_caretaker_vcpu_x86 v = {
+		.index = i,
+		.vcpu_id = o->vcpu_ids[i],
+		.phys_id = cpu_physical_id(o->cpus[i]),
+		.tsc_khz = xv->tsc_khz,
+		.flags = (xv->triple_fault ? KVM_CARETAKER_VCPU_TRIPLE_FAULT : 0) |
+			 (xv->timer_pending ? KVM_CARETAKER_VCPU_TIMER_PENDING : 0),
+		.cpuid_nent = xv->cpuid_nent,
+		.nmsrs = s->nmsrs,
+		.xsave_size = s->xsave_size,
+		.cb_phys = ct_runtime_pa(c, CTRT_OFF_CB),
+		.vmcb_phys = ct_runtime_pa(c, CTRT_OFF_VMCB),
+	};
+	void *rec;
+
+	v.state_off = caretaker_ser_add(b, NULL, sizeof(*st));
+	st = caretaker_ser_ptr(b, v.state_off);
+	if (st) {
+		st->regs = s->regs;
+		st->sregs2 = s->sregs2;
+		st->xcrs = s->xcrs;
+		st->debugregs = s->debugregs;
+		st->events = s->events;
+		st->lapic = s->lapic;
+		st->mp_state = s->mp_state;
+		st->tsc_offset = s->tsc_offset;
+	}
+	v.msrs_off = caretaker_ser_add(b, s->msrs, s->nmsrs * sizeof(*s->msrs));
+	v.xsave_off = caretaker_ser_add(b, s->xsave, s->xsave_size);
+	v.cpuid_off = caretaker_ser_add(b, xv->cpuid, xv->cpuid_nent * sizeof(*xv->cpuid));
+	rec = caretaker_ser_ptr(b, rec_off);
+	if (rec)
+		memcpy(rec, &v, sizeof(v));
+}
+
+/**
+ * caretaker_arch_serialize() - the x86 part of an orphan's LUO data
+ * @o: the orphan, detached; its lock held
+ * @ser: the root, whose x86 fields this fills
+ * @b: the variable part, which this extends
+ *
+ * The vCPUs' state as DETACH took it, where their live control blocks
+ * and VMCBs are, and every page the runtime runs on (the nested page
+ * table included), as <linux/kho/abi/kvm_caretaker.h> lays them out.
+ * Called twice, see struct caretaker_ser_buf.
+ *
+ * Context: process context.
+ * Return: 0.
+ */
+int caretaker_arch_serialize(struct caretaker_orphan *o, struct kvm_caretaker_ser *ser,
+			     struct caretaker_ser_buf *b)
+{
+	struct ct_x86_orphan *x = o->arch;
+	struct ct_x86_ranges r = { .b = b };
+	struct page *page;
+	u32 i;
+
+	ser->features = KVM_CARETAKER_KHO_F_X86_SVM;
+	ser->rt_abi = CTRT_ABI_VERSION;
+	ser->irqchip_mode = x->irqchip_mode;
+	ser->disabled_quirks = x->disabled_quirks;
+	ser->x2apic_flags = (x->x2apic_format ? KVM_CARETAKER_X2APIC_FORMAT : 0) |
+			    (x->x2apic_broadcast_quirk_disabled ?
+			     KVM_CARETAKER_X2APIC_NO_BROADCAST_QUIRK : 0);
+	ser->clock = x->clock;
+	ser->rt_cr3 = ct_pgtable_root_pa(&x->rt->pt);
+	ser->npt_root = ct_pgtable_root_pa(&x->npt);
+
+	ser->nr_vcpus = x->nr_vcpus;
+	ser->vcpus_off = caretaker_ser_add(b, NULL,
+					   x->nr_vcpus * sizeof(struct kvm_caretaker_vcpu_x86));
+	for (i = 0; i < x->nr_vcpus; i++)
+		ct_x86_serialize_vcpu(o, x, i, b, ser->vcpus_off +
+				      i * sizeof(struct kvm_caretaker_vcpu_x86));
+
+	/* The ranges last, one array. */
+	ser->ranges_off = ALIGN(b->size, 8);
+	ct_runtime_list_ranges(x->rt, ct_x86_add_range, &r);
+	list_for_each_entry(page, &x->npt.pages, lru)
+		ct_x86_add_range(&r, page_to_phys(page), 1, KVM_CARETAKER_RANGE_NPT_TABLE, 0);
+	ser->nr_ranges = r.nr;
+	return 0;
 }

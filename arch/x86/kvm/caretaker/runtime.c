@@ -9,6 +9,7 @@
 #include <linux/cpu.h>
 #include <linux/delay.h>
 #include <linux/gfp.h>
+#include <linux/kho/abi/kvm_caretaker.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/pgtable.h>
@@ -91,6 +92,37 @@ static_assert(CTRT_EVTINJ_VALID == (u32)SVM_EVTINJ_VALID &&
 static unsigned long ct_region_size(struct ct_runtime *rt, unsigned int r)
 {
 	return ct_regions[r].size ?: PAGE_ALIGN(rt->xsave_size);
+}
+
+/**
+ * ct_runtime_list_ranges() - every page a runtime instance runs on
+ * @rt: the instance
+ * @fn: called for each allocation: its physical address, its number of
+ *	pages, its KVM_CARETAKER_RANGE_* kind and, for a CPU's region,
+ *	(CPU index << 8) | region
+ * @arg: @fn's first argument
+ *
+ * The image, each CPU's regions and the runtime's page table: what must
+ * stay in place while a parked CPU runs it.  Not the bridge page table,
+ * which is used only to enter the runtime.
+ *
+ * Context: any context.
+ */
+void ct_runtime_list_ranges(struct ct_runtime *rt, ct_range_fn fn, void *arg)
+{
+	struct page *page;
+	unsigned int i, r;
+
+	fn(arg, page_to_phys(rt->image), 1UL << rt->image_order,
+	   KVM_CARETAKER_RANGE_IMAGE, 0);
+	for (i = 0; i < rt->nr_cpus; i++)
+		for (r = 0; r < ARRAY_SIZE(ct_regions); r++)
+			if (rt->cpus[i].region[r])
+				fn(arg, rt->cpus[i].region_pa[r],
+				   1UL << get_order(ct_region_size(rt, r)),
+				   KVM_CARETAKER_RANGE_CPU, (i << 8) | r);
+	list_for_each_entry(page, &rt->pt.pages, lru)
+		fn(arg, page_to_phys(page), 1, KVM_CARETAKER_RANGE_RT_TABLE, 0);
 }
 
 /**

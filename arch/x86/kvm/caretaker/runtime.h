@@ -70,5 +70,9 @@ void ct_runtime_nmi(struct ct_runtime_cpu *c);
 int ct_runtime_stop(struct ct_runtime_cpu *c);
 void ct_runtime_destroy(struct ct_runtime *rt);
 phys_addr_t ct_runtime_pa(struct ct_runtime_cpu *c, unsigned long off);
+/* A callback of ct_runtime_list_ranges(). */
+typedef void (*ct_range_fn)(void *arg, phys_addr_t pa, unsigned long nr_pages,
+			    u32 kind, u32 index);
+void ct_runtime_list_ranges(struct ct_runtime *rt, ct_range_fn fn, void *arg);
 
 #endif /* __CARETAKER_RUNTIME_H */
