@@ -79,6 +79,9 @@ done
 cp "$CT_TOP/scripts/testhost/init" "$ROOT/init"
 cp "$TH/plan" "$ROOT/tests/plan"
 grep -v '^#' "$CT_TOP/tests/stages.conf" >"$ROOT/tests/stages"
+# CT_CARRY_TSC=1: each kexec passes this kernel's TSC calibration on (see
+# scripts/testhost/init).
+[ "${CT_CARRY_TSC:-0}" = 1 ] && touch "$ROOT/tests/carry-tsc"
 cp "$ST/bin/ct-kexec" "$ROOT/tests/bin/"
 for t in $kvm_tests; do
 	install -D -m755 "$ST/kvm/$t" "$ROOT/tests/kvm/$t"

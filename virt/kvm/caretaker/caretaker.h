@@ -66,6 +66,8 @@ struct caretaker_mem_slot {
  * @slots: the memslots and their pinned memory
  * @stall_ns: duration of the last DETACH or ATTACH (vCPUs stopped to guest resumed)
  * @parking: its CPUs are parked (counted by caretaker_parking())
+ * @incoming: left running by the previous kernel (LUO retrieve): its
+ *	memory is not pinned here, the memfds the adopter maps must be its
  * @debugfs: its directory under /sys/kernel/debug/caretaker/
  * @release_work: gives the CPUs and memory back after ATTACH
  * @arch: the architecture's part
@@ -81,6 +83,7 @@ struct caretaker_orphan {
 	struct caretaker_mem_slot *slots;
 	u64 stall_ns;
 	bool parking;
+	bool incoming;
 	struct dentry *debugfs;
 	struct work_struct release_work;
 	void *arch;
@@ -122,6 +125,7 @@ long caretaker_attach(struct kvm *kvm, void __user *argp);
 bool caretaker_file_is_orphan(struct file *file);
 int caretaker_orphan_create(struct kvm *kvm, const u32 *cpus, u32 nr_cpus);
 long caretaker_orphan_adopt(struct kvm *kvm, struct file *file);
+struct file *caretaker_orphan_incoming(const struct kvm_caretaker_ser *ser, const void *data);
 
 /* memory.c */
 struct caretaker_refusal caretaker_mem_pin(struct caretaker_orphan *o, struct kvm *kvm);
@@ -152,6 +156,10 @@ struct caretaker_refusal caretaker_arch_attach(struct caretaker_orphan *o,
 void caretaker_arch_release(struct caretaker_orphan *o);
 int caretaker_arch_serialize(struct caretaker_orphan *o, struct kvm_caretaker_ser *ser,
 			     struct caretaker_ser_buf *b);
+struct caretaker_refusal caretaker_arch_incoming(struct caretaker_orphan *o,
+						 const struct kvm_caretaker_ser *ser,
+						 const void *data);
+void caretaker_arch_abandon(struct caretaker_orphan *o);
 void caretaker_arch_free(struct caretaker_orphan *o);
 int caretaker_arch_vcpu_status(struct caretaker_orphan *o,
 			       struct kvm_caretaker_vcpu_status *vs);

@@ -39,10 +39,17 @@
  * the file removed, before a kexec) undoes .preserve(): the orphan is
  * detached and running exactly as before.
  *
- * Adopting a preserved orphan in the next kernel is not implemented yet:
- * .retrieve() fails with -EOPNOTSUPP and the guest keeps running on its
- * parked CPUs, which that kernel does not bring up; .finish() leaves the
- * preserved pages reserved.
+ * In the next kernel, which must have loaded caretaker.ko before the
+ * first open of /dev/liveupdate, .retrieve() checks the format version
+ * and feature mask, rebuilds the orphan around the runtime that still
+ * runs the guest (its pages restored from KHO, its CPUs those the kernel
+ * left parked at boot) and returns a new caretaker fd, DETACHED: ATTACH
+ * from a new VMM adopts it as usual, checking that the adopter's memslots
+ * map the very pages the guest runs on.  Anything not understood fails
+ * the retrieve and leaves the guest running.  .can_finish() holds the
+ * session until the orphan is adopted (or gone), since finishing would
+ * free memfd pages nobody retrieved.  An orphan from the previous kernel
+ * must be adopted before it can be preserved again (-EOPNOTSUPP).
  */
 
 static bool caretaker_luo_registered;
@@ -164,6 +171,10 @@ static int caretaker_luo_preserve(struct liveupdate_file_op_args *args)
 				    o->state);
 		return -EBUSY;
 	}
+	if (o->incoming) {
+		pr_info_ratelimited("an orphan from the previous kernel must be adopted before another kexec\n");
+		return -EOPNOTSUPP;
+	}
 	l = kzalloc_obj(*l, GFP_KERNEL_ACCOUNT);
 	if (!l)
 		return -ENOMEM;
@@ -248,8 +259,43 @@ static int caretaker_luo_freeze(struct liveupdate_file_op_args *args)
 
 static int caretaker_luo_retrieve(struct liveupdate_file_op_args *args)
 {
-	pr_info_ratelimited("adopting an orphan after kexec is not implemented yet: it keeps running\n");
-	return -EOPNOTSUPP;
+	struct kvm_caretaker_ser *ser = phys_to_virt(args->serialized_data);
+	struct file *file;
+	void *data;
+
+	if (ser->version != KVM_CARETAKER_KHO_VERSION ||
+	    (ser->features & ~KVM_CARETAKER_KHO_FEATURES)) {
+		pr_err_ratelimited("orphan of format %u, features %#llx: not understood, it runs on\n",
+				   ser->version, ser->features);
+		return -EOPNOTSUPP;
+	}
+	data = kho_restore_vmalloc(&ser->data);
+	if (!data) {
+		pr_err_ratelimited("the orphan's serialized data could not be restored: it runs on\n");
+		return -ENOMEM;
+	}
+	file = caretaker_orphan_incoming(ser, data);
+	vfree(data);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	kho_restore_free(ser);
+	args->file = file;
+	return 0;
+}
+
+/*
+ * The session must not finish while the guest still runs on memory it
+ * holds: LUO's memfd handler frees the folios nobody retrieved at finish.
+ */
+static bool caretaker_luo_can_finish(struct liveupdate_file_op_args *args)
+{
+	struct caretaker_orphan *o;
+
+	if (args->retrieve_status <= 0)
+		return false;
+	o = args->file->private_data;
+	guard(mutex)(&o->lock);
+	return o->state != KVM_CARETAKER_STATE_DETACHED;
 }
 
 static void caretaker_luo_finish(struct liveupdate_file_op_args *args)
@@ -262,6 +308,7 @@ static const struct liveupdate_file_ops caretaker_luo_ops = {
 	.unpreserve = caretaker_luo_unpreserve,
 	.freeze = caretaker_luo_freeze,
 	.retrieve = caretaker_luo_retrieve,
+	.can_finish = caretaker_luo_can_finish,
 	.finish = caretaker_luo_finish,
 	.owner = THIS_MODULE,
 };

@@ -69,9 +69,9 @@ static int caretaker_features(void)
 {
 	int f = KVM_CARETAKER_FEAT_IOCTLS | KVM_CARETAKER_FEAT_VMM_RESTART;
 
-	/* FEAT_KEXEC is set once LUO preservation really carries a guest. */
+	/* Preserved in a session, an orphan also survives a kexec. */
 	if (caretaker_luo_available())
-		f |= KVM_CARETAKER_FEAT_LUO;
+		f |= KVM_CARETAKER_FEAT_LUO | KVM_CARETAKER_FEAT_KEXEC;
 	return f;
 }
 

@@ -6,6 +6,7 @@
 #include <linux/file.h>
 #include <linux/kvm_host.h>
 #include <linux/mm.h>
+#include <linux/pagemap.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
 
@@ -160,6 +161,48 @@ void caretaker_mem_release(struct caretaker_orphan *o)
 	o->nr_slots = 0;
 }
 
+/*
+ * An incoming orphan's memslot: the adopter's must be a shared mapping of
+ * a memfd whose page cache holds, page by page, the very pages the
+ * runtime's nested page table maps (those LUO's memfd handler kept in
+ * place).  There is no file to compare: the memfd was retrieved anew.
+ */
+static bool caretaker_mem_same_pages(struct kvm *kvm, struct caretaker_mem_slot *ms,
+				     unsigned long hva)
+{
+	struct vm_area_struct *vma;
+	struct address_space *mapping;
+	struct folio *folio;
+	pgoff_t index;
+	unsigned long p;
+	bool same;
+
+	mmap_read_lock(kvm->mm);
+	vma = vma_lookup(kvm->mm, hva);
+	same = vma && vma->vm_file && shmem_file(vma->vm_file) &&
+	       (vma->vm_flags & VM_SHARED) &&
+	       hva + (ms->npages << PAGE_SHIFT) <= vma->vm_end;
+	if (!same) {
+		mmap_read_unlock(kvm->mm);
+		return false;
+	}
+	mapping = vma->vm_file->f_mapping;
+	index = vma->vm_pgoff + ((hva - vma->vm_start) >> PAGE_SHIFT);
+	for (p = 0; same && p < ms->npages; p++) {
+		folio = filemap_get_folio(mapping, index + p);
+		if (IS_ERR(folio)) {
+			same = false;
+			break;
+		}
+		same = folio_pfn(folio) + (index + p - folio->index) == ms->pfns[p];
+		folio_put(folio);
+		if (!(p % 4096))
+			cond_resched();
+	}
+	mmap_read_unlock(kvm->mm);
+	return same;
+}
+
 /**
  * caretaker_mem_check_adopter() - does a VM map the orphan's memory alike?
  * @o: the orphan
@@ -200,6 +243,12 @@ struct caretaker_refusal caretaker_mem_check_adopter(struct caretaker_orphan *o,
 			return CARETAKER_REFUSE(-EINVAL,
 						"the adopting VM's memslots differ");
 		hva = slot->userspace_addr;
+		if (o->incoming) {
+			if (!caretaker_mem_same_pages(kvm, ms, hva))
+				return CARETAKER_REFUSE(-EINVAL,
+							"a memslot of the adopting VM maps other memory");
+			continue;
+		}
 		mmap_read_lock(kvm->mm);
 		vma = vma_lookup(kvm->mm, hva);
 		same = vma && vma->vm_file &&

@@ -398,6 +398,101 @@ out:
 	return r.err;
 }
 
+/* Free an incoming orphan that cannot be adopted, and not what it runs on. */
+static void caretaker_orphan_abandon(struct caretaker_orphan *o)
+{
+	caretaker_arch_abandon(o);
+	caretaker_mem_release(o);
+	kfree(o->cpus);
+	kfree(o->vcpu_ids);
+	kfree(o);
+}
+
+/**
+ * caretaker_orphan_incoming() - an orphan the previous kernel left running
+ * @ser: its serialized root (<linux/kho/abi/kvm_caretaker.h>), checked
+ *	for version and features by the caller
+ * @data: its serialized variable part, @ser->data_size bytes
+ *
+ * LUO's retrieve: rebuilds the orphan, DETACHED, around the runtime that
+ * still runs its guest on CPUs this kernel left parked, and returns a new
+ * caretaker fd's file for it.  ATTACH adopts it as it would one of this
+ * kernel's; until then its memory belongs to the memfds LUO preserved,
+ * which the adopter must map.
+ *
+ * Context: process context, may sleep.
+ * Return: the file, or an ERR_PTR(); on failure the guest runs on, its
+ * pages stay allocated and its CPUs parked, for a later kexec into a
+ * kernel that can adopt it.
+ */
+struct file *caretaker_orphan_incoming(const struct kvm_caretaker_ser *ser, const void *data)
+{
+	struct caretaker_refusal r = CARETAKER_OK;
+	struct caretaker_orphan *o;
+	struct file *file;
+	u64 bytes;
+	u32 i;
+
+	if (!ser->nr_vcpus || ser->nr_vcpus > KVM_MAX_VCPUS || !ser->nr_slots ||
+	    ser->nr_slots > KVM_MEM_SLOTS_NUM || ser->slots_off > ser->data_size ||
+	    array_size(ser->nr_slots, sizeof(struct kvm_caretaker_slot)) >
+	    ser->data_size - ser->slots_off) {
+		pr_err_ratelimited("the serialized orphan is malformed: it runs on, not adopted\n");
+		return ERR_PTR(-EINVAL);
+	}
+	o = kzalloc_obj(*o, GFP_KERNEL_ACCOUNT);
+	if (!o)
+		return ERR_PTR(-ENOMEM);
+	mutex_init(&o->lock);
+	INIT_WORK(&o->release_work, caretaker_orphan_release_work);
+	o->state = KVM_CARETAKER_STATE_DETACHED;
+	o->incoming = true;
+	o->nr_vcpus = ser->nr_vcpus;
+	o->cpus = kcalloc(o->nr_vcpus, sizeof(*o->cpus), GFP_KERNEL_ACCOUNT);
+	o->vcpu_ids = kcalloc(o->nr_vcpus, sizeof(*o->vcpu_ids), GFP_KERNEL_ACCOUNT);
+	o->slots = kcalloc(ser->nr_slots, sizeof(*o->slots), GFP_KERNEL_ACCOUNT);
+	if (!o->cpus || !o->vcpu_ids || !o->slots)
+		r = CARETAKER_REFUSE(-ENOMEM, "out of memory");
+	for (i = 0; !r.err && i < ser->nr_slots; i++) {
+		const struct kvm_caretaker_slot *e = data + ser->slots_off + i * sizeof(*e);
+		struct caretaker_mem_slot *ms = &o->slots[i];
+
+		bytes = array_size(e->npages, sizeof(u64));
+		if (!e->npages || e->pfns_off > ser->data_size ||
+		    bytes > ser->data_size - e->pfns_off) {
+			r = CARETAKER_REFUSE(-EINVAL, "the serialized orphan is malformed");
+			break;
+		}
+		ms->id = e->id;
+		ms->flags = e->flags;
+		ms->base_gfn = e->base_gfn;
+		ms->npages = e->npages;
+		ms->offset = e->offset;
+		ms->pfns = kvmemdup(data + e->pfns_off, bytes, GFP_KERNEL_ACCOUNT);
+		o->nr_slots++;
+		if (!ms->pfns)
+			r = CARETAKER_REFUSE(-ENOMEM, "out of memory");
+	}
+	if (!r.err)
+		r = caretaker_arch_incoming(o, ser, data);
+	if (r.err) {
+		pr_err_ratelimited("the orphan the previous kernel left cannot be adopted (%s): it runs on, not adopted\n",
+				   r.why);
+		caretaker_orphan_abandon(o);
+		return ERR_PTR(r.err);
+	}
+
+	file = anon_inode_getfile("kvm-caretaker", &caretaker_orphan_fops, o, O_RDWR);
+	if (IS_ERR(file)) {
+		caretaker_orphan_abandon(o);
+		return file;
+	}
+	caretaker_parking(true);
+	o->parking = true;
+	caretaker_orphan_debugfs(o);
+	return file;
+}
+
 static struct caretaker_refusal caretaker_check_vcpus(struct caretaker_orphan *o,
 						      struct kvm *kvm)
 {

@@ -5,7 +5,9 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cpu.h>
 #include <linux/delay.h>
+#include <linux/kexec_handover.h>
 #include <linux/kvm_host.h>
 #include <linux/kvm_irqfd.h>
 #include <linux/math64.h>
@@ -31,6 +33,8 @@
  * @cpuid: its CPUID entries, which the adopting vCPU must have
  * @cpuid_nent: entries in @cpuid
  * @tsc_khz: its TSC frequency, which the adopting vCPU must have
+ * @tsc_unscaled: it ran on the host's TSC unscaled: an adopter that does
+ *	too runs at the same rate, whatever its kernel calibrated
  * @triple_fault: the guest shut down while detached
  * @stopped: the runtime stopped and @last holds its final figures
  * @timer_pending: KVM had counted a timer expiry it had not delivered
@@ -41,6 +45,7 @@ struct ct_x86_vcpu {
 	struct kvm_cpuid_entry2 *cpuid;
 	int cpuid_nent;
 	u32 tsc_khz;
+	bool tsc_unscaled;
 	bool triple_fault;
 	bool stopped;
 	bool timer_pending;
@@ -52,6 +57,7 @@ struct ct_x86_vcpu {
  * @rt: the runtime instance and its parked CPUs
  * @npt: the nested page table of the guest's pinned memory
  * @clock: the VM's kvmclock at DETACH (KVM_GET_CLOCK)
+ * @host_tsc_khz: the host's TSC rate as the kernel of DETACH calibrated it
  * @irqchip_mode: the VM's, which the adopter must have
  * @disabled_quirks: likewise
  * @x2apic_format: likewise (KVM_CAP_X2APIC_API)
@@ -63,6 +69,7 @@ struct ct_x86_orphan {
 	struct ct_runtime *rt;
 	struct ct_pgtable npt;
 	struct kvm_clock_data clock;
+	u32 host_tsc_khz;
 	enum kvm_irqchip_mode irqchip_mode;
 	u64 disabled_quirks;
 	bool x2apic_format;
@@ -343,10 +350,13 @@ static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm 
 		ct_x86_fill_cpuid(x->rt->cpus[i].cpuid, vcpu);
 		ct_x86_fill_apic(&x->rt->cpus[i].cb->apic, vcpu, pending, active);
 		v->tsc_khz = vcpu->arch.virtual_tsc_khz;
+		v->tsc_unscaled = vcpu->arch.l1_tsc_scaling_ratio ==
+				  kvm_caps.default_tsc_scaling_ratio;
 		/* Supervisor XSAVE state is not in KVM_GET_XSAVE2's image. */
 		if (ct_msr(&v->state, MSR_IA32_XSS, 0))
 			return CARETAKER_REFUSE(-EBUSY, "supervisor XSAVE state in use (XSS)");
 	}
+	x->host_tsc_khz = tsc_khz;
 	ret = kvm_x86_vm_get_clock(kvm, &x->clock);
 	if (ret)
 		return CARETAKER_REFUSE(ret, "the VM clock could not be read");
@@ -381,14 +391,38 @@ static struct caretaker_refusal ct_x86_stop(struct caretaker_orphan *o,
 	return CARETAKER_OK;
 }
 
-/* Load the states into @kvm's vCPUs, with the clock as taken at DETACH. */
-static struct caretaker_refusal ct_x86_give(struct ct_x86_orphan *x, struct kvm *kvm)
+/*
+ * The VM clock for the adopter.  Within one kernel, KVM_SET_CLOCK's
+ * realtime rule (add the wall-clock time elapsed since DETACH) is what a
+ * VMM restart needs.  Across a kexec the next kernel's wall clock comes
+ * from the RTC, good to a second, which could move kvmclock backwards;
+ * the TSC runs on through the kexec, so the elapsed time is taken from
+ * it instead, when KVM_GET_CLOCK gave the TSC it read the clock at.
+ */
+static struct kvm_clock_data ct_x86_clock(struct ct_x86_orphan *x, bool incoming)
 {
+	struct kvm_clock_data c = x->clock;
+	u32 khz = x->host_tsc_khz ?: tsc_khz;
+	u64 now = rdtsc();
+
+	if (!incoming || !(c.flags & KVM_CLOCK_HOST_TSC) || !khz || now < c.host_tsc)
+		return c;
+	/* At the rate the guest's kvmclock ran, the previous kernel's. */
+	c.clock += mul_u64_u32_div(now - c.host_tsc, NSEC_PER_MSEC, khz);
+	c.flags &= ~(KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC);
+	return c;
+}
+
+/* Load the states into @kvm's vCPUs, with the clock as taken at DETACH. */
+static struct caretaker_refusal ct_x86_give(struct ct_x86_orphan *x, struct kvm *kvm,
+					    bool incoming)
+{
+	struct kvm_clock_data clock = ct_x86_clock(x, incoming);
 	struct kvm_vcpu *vcpu;
 	unsigned long i;
 	int ret;
 
-	ret = kvm_x86_vm_set_clock(kvm, &x->clock);
+	ret = kvm_x86_vm_set_clock(kvm, &clock);
 	if (ret)
 		return CARETAKER_REFUSE(ret, "the VM clock could not be set");
 	kvm_for_each_vcpu(i, vcpu, kvm) {
@@ -440,7 +474,7 @@ struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
 
 	r = ct_x86_stop(o, x);
 	if (!r.err)
-		r = ct_x86_give(x, kvm);
+		r = ct_x86_give(x, kvm, false);
 	if (r.err)
 		pr_err_ratelimited("DETACH failed and the guest could not be taken back: %s\n",
 				   r.why);
@@ -521,7 +555,15 @@ struct caretaker_refusal caretaker_arch_check_adopter(struct caretaker_orphan *o
 		if (vcpu->arch.cpuid_nent != v->cpuid_nent ||
 		    !ct_cpuid_equal(vcpu->arch.cpuid_entries, v->cpuid, v->cpuid_nent))
 			return CARETAKER_REFUSE(-EINVAL, "the adopting vCPU's CPUID differs");
-		if (vcpu->arch.virtual_tsc_khz != v->tsc_khz)
+		/*
+		 * The same TSC rate: as set, or both the host's own TSC,
+		 * unscaled, which a kernel after a kexec may have calibrated
+		 * a little differently (then a VMM cannot even set the old
+		 * figure on a host without TSC scaling).
+		 */
+		if (vcpu->arch.virtual_tsc_khz != v->tsc_khz &&
+		    !(v->tsc_unscaled &&
+		      vcpu->arch.l1_tsc_scaling_ratio == kvm_caps.default_tsc_scaling_ratio))
 			return CARETAKER_REFUSE(-EINVAL,
 						"the adopting vCPU's TSC frequency differs");
 	}
@@ -550,7 +592,7 @@ struct caretaker_refusal caretaker_arch_attach(struct caretaker_orphan *o,
 
 	r = ct_x86_stop(o, x);
 	if (!r.err)
-		r = ct_x86_give(x, kvm);
+		r = ct_x86_give(x, kvm, o->incoming);
 	return r;
 }
 
@@ -767,7 +809,8 @@ static void ct_x86_serialize_vcpu(struct caretaker_orphan *o, struct ct_x86_orph
 		.phys_id = cpu_physical_id(o->cpus[i]),
 		.tsc_khz = xv->tsc_khz,
 		.flags = (xv->triple_fault ? KVM_CARETAKER_VCPU_TRIPLE_FAULT : 0) |
-			 (xv->timer_pending ? KVM_CARETAKER_VCPU_TIMER_PENDING : 0),
+			 (xv->timer_pending ? KVM_CARETAKER_VCPU_TIMER_PENDING : 0) |
+			 (xv->tsc_unscaled ? KVM_CARETAKER_VCPU_TSC_UNSCALED : 0),
 		.cpuid_nent = xv->cpuid_nent,
 		.nmsrs = s->nmsrs,
 		.xsave_size = s->xsave_size,
@@ -826,6 +869,7 @@ int caretaker_arch_serialize(struct caretaker_orphan *o, struct kvm_caretaker_se
 			    (x->x2apic_broadcast_quirk_disabled ?
 			     KVM_CARETAKER_X2APIC_NO_BROADCAST_QUIRK : 0);
 	ser->clock = x->clock;
+	ser->tsc_khz = x->host_tsc_khz;
 	ser->rt_cr3 = ct_pgtable_root_pa(&x->rt->pt);
 	ser->npt_root = ct_pgtable_root_pa(&x->npt);
 
@@ -843,4 +887,163 @@ int caretaker_arch_serialize(struct caretaker_orphan *o, struct kvm_caretaker_se
 		ct_x86_add_range(&r, page_to_phys(page), 1, KVM_CARETAKER_RANGE_NPT_TABLE, 0);
 	ser->nr_ranges = r.nr;
 	return 0;
+}
+
+static int ct_x86_incoming_vcpu(struct ct_x86_vcpu *xv, const struct kvm_caretaker_vcpu_x86 *v,
+				const void *data, u64 data_size)
+{
+	const struct kvm_caretaker_state_x86 *st = data + v->state_off;
+	struct kvm_x86_vcpu_state *s = &xv->state;
+	size_t msrs = array_size(v->nmsrs, sizeof(*s->msrs));
+	size_t cpuid = array_size(v->cpuid_nent, sizeof(*xv->cpuid));
+
+	if (v->state_off > data_size || sizeof(*st) > data_size - v->state_off ||
+	    v->msrs_off > data_size || msrs > data_size - v->msrs_off ||
+	    v->xsave_off > data_size || v->xsave_size > data_size - v->xsave_off ||
+	    v->cpuid_off > data_size || cpuid > data_size - v->cpuid_off ||
+	    !v->xsave_size || v->xsave_size > CTRT_XSAVE_MAX)
+		return -EINVAL;
+	s->regs = st->regs;
+	s->sregs2 = st->sregs2;
+	s->xcrs = st->xcrs;
+	s->debugregs = st->debugregs;
+	s->events = st->events;
+	s->lapic = st->lapic;
+	s->mp_state = st->mp_state;
+	s->tsc_offset = st->tsc_offset;
+	s->nmsrs = v->nmsrs;
+	s->xsave_size = v->xsave_size;
+	s->msrs = kvmemdup(data + v->msrs_off, msrs, GFP_KERNEL_ACCOUNT);
+	s->xsave = kvmemdup(data + v->xsave_off, v->xsave_size, GFP_KERNEL_ACCOUNT);
+	xv->cpuid = kmemdup(data + v->cpuid_off, cpuid, GFP_KERNEL_ACCOUNT);
+	xv->cpuid_nent = v->cpuid_nent;
+	xv->tsc_khz = v->tsc_khz;
+	xv->triple_fault = v->flags & KVM_CARETAKER_VCPU_TRIPLE_FAULT;
+	xv->timer_pending = v->flags & KVM_CARETAKER_VCPU_TIMER_PENDING;
+	xv->tsc_unscaled = v->flags & KVM_CARETAKER_VCPU_TSC_UNSCALED;
+	if (!s->msrs || !s->xsave || (cpuid && !xv->cpuid))
+		return -ENOMEM;
+	return 0;
+}
+
+/* The CPU this kernel numbers @phys_id, if it left it parked at boot. */
+static unsigned int ct_x86_parked_cpu(u32 phys_id)
+{
+	unsigned int cpu;
+
+	for_each_present_cpu(cpu)
+		if (cpu_physical_id(cpu) == phys_id)
+			return cpu_is_parked(cpu) ? cpu : nr_cpu_ids;
+	return nr_cpu_ids;
+}
+
+/**
+ * caretaker_arch_incoming() - the x86 part of an orphan the previous kernel left
+ * @o: the orphan being rebuilt: its CPUs, vCPU ids and memslots set
+ * @ser: its serialized root
+ * @data: its serialized variable part, @ser->data_size bytes
+ *
+ * Rebuilds the vCPUs' state as DETACH took it and the runtime instance
+ * around the pages it runs on, restored from KHO; the runtime runs on
+ * untouched until ATTACH stops it.
+ *
+ * Context: process context, may sleep.
+ * Return: CARETAKER_OK, or a refusal (the guest keeps running).
+ */
+struct caretaker_refusal caretaker_arch_incoming(struct caretaker_orphan *o,
+						 const struct kvm_caretaker_ser *ser,
+						 const void *data)
+{
+	const struct kvm_caretaker_vcpu_x86 *v = data + ser->vcpus_off;
+	const struct kvm_caretaker_range *r = data + ser->ranges_off;
+	struct ct_x86_orphan *x;
+	struct ct_runtime *rt;
+	struct page *page;
+	u32 i;
+	int ret;
+
+	if (ser->rt_abi != CTRT_ABI_VERSION)
+		return CARETAKER_REFUSE(-EOPNOTSUPP,
+					"the previous kernel's runtime has another control block version");
+	if (ser->nr_vcpus != o->nr_vcpus ||
+	    ser->vcpus_off > ser->data_size ||
+	    array_size(ser->nr_vcpus, sizeof(*v)) > ser->data_size - ser->vcpus_off ||
+	    ser->ranges_off > ser->data_size ||
+	    array_size(ser->nr_ranges, sizeof(*r)) > ser->data_size - ser->ranges_off)
+		return CARETAKER_REFUSE(-EINVAL, "the serialized orphan is malformed");
+
+	x = kzalloc(struct_size(x, vcpus, o->nr_vcpus), GFP_KERNEL_ACCOUNT);
+	if (!x)
+		return CARETAKER_REFUSE(-ENOMEM, "out of memory");
+	x->nr_vcpus = o->nr_vcpus;
+	INIT_LIST_HEAD(&x->npt.pages);
+	o->arch = x;
+	x->clock = ser->clock;
+	x->host_tsc_khz = ser->tsc_khz;
+	x->irqchip_mode = ser->irqchip_mode;
+	x->disabled_quirks = ser->disabled_quirks;
+	x->x2apic_format = ser->x2apic_flags & KVM_CARETAKER_X2APIC_FORMAT;
+	x->x2apic_broadcast_quirk_disabled =
+		ser->x2apic_flags & KVM_CARETAKER_X2APIC_NO_BROADCAST_QUIRK;
+	for (i = 0; i < o->nr_vcpus; i++) {
+		if (v[i].index != i || v[i].xsave_size != v[0].xsave_size)
+			return CARETAKER_REFUSE(-EINVAL, "the serialized orphan is malformed");
+		o->vcpu_ids[i] = v[i].vcpu_id;
+		o->cpus[i] = ct_x86_parked_cpu(v[i].phys_id);
+		if (o->cpus[i] >= nr_cpu_ids)
+			return CARETAKER_REFUSE(-ENODEV, "a CPU of the orphan was not left parked");
+		ret = ct_x86_incoming_vcpu(&x->vcpus[i], &v[i], data, ser->data_size);
+		if (ret)
+			return CARETAKER_REFUSE(ret, "a serialized vCPU could not be read");
+	}
+
+	rt = ct_runtime_adopt(o->nr_vcpus, o->cpus, v[0].xsave_size, ser->rt_cr3, r,
+			      ser->nr_ranges);
+	if (IS_ERR(rt))
+		return CARETAKER_REFUSE(PTR_ERR(rt), "the runtime could not be taken over");
+	x->rt = rt;
+	for (i = 0; i < ser->nr_ranges; i++) {
+		if (r[i].kind != KVM_CARETAKER_RANGE_NPT_TABLE)
+			continue;
+		page = r[i].nr_pages == 1 ? kho_restore_pages(r[i].phys, 1) : NULL;
+		if (!page)
+			return CARETAKER_REFUSE(-EINVAL, "the nested page table is not in KHO");
+		list_add_tail(&page->lru, &x->npt.pages);
+		x->npt.nr_pages++;
+		if (r[i].phys == ser->npt_root)
+			x->npt.root = page_address(page);
+	}
+	if (!x->npt.root)
+		return CARETAKER_REFUSE(-EINVAL, "the nested page table has no root");
+	for (i = 0; i < o->nr_vcpus; i++)
+		if (ct_runtime_pa(&rt->cpus[i], CTRT_OFF_CB) != v[i].cb_phys ||
+		    ct_runtime_pa(&rt->cpus[i], CTRT_OFF_VMCB) != v[i].vmcb_phys)
+			return CARETAKER_REFUSE(-EINVAL, "the serialized orphan is malformed");
+	return CARETAKER_OK;
+}
+
+/**
+ * caretaker_arch_abandon() - drop an incoming orphan that cannot be adopted
+ * @o: the orphan, caretaker_arch_incoming() refused
+ *
+ * Frees what describes it and nothing it runs on: the runtime's and the
+ * nested page table's pages stay allocated and the CPUs parked, so the
+ * guest runs on.
+ *
+ * Context: process context.
+ */
+void caretaker_arch_abandon(struct caretaker_orphan *o)
+{
+	struct ct_x86_orphan *x = o->arch;
+	u32 i;
+
+	if (!x)
+		return;
+	for (i = 0; i < x->nr_vcpus; i++) {
+		kvm_x86_vcpu_state_free(&x->vcpus[i].state);
+		kfree(x->vcpus[i].cpuid);
+	}
+	kfree(x->rt);
+	kfree(x);
+	o->arch = NULL;
 }

@@ -9,8 +9,10 @@
 #include <linux/cpu.h>
 #include <linux/delay.h>
 #include <linux/gfp.h>
+#include <linux/kexec_handover.h>
 #include <linux/kho/abi/kvm_caretaker.h>
 #include <linux/ktime.h>
+#include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/pgtable.h>
 #include <linux/slab.h>
@@ -185,14 +187,31 @@ static int ct_runtime_map_image(struct ct_runtime *rt)
 	return 0;
 }
 
+/*
+ * Free what ct_runtime_create() allocated with alloc_pages(@order), or
+ * what ct_runtime_adopt() restored from KHO: order-0 pages, each its own.
+ */
+static void ct_runtime_free_pages(struct ct_runtime *rt, struct page *page,
+				  unsigned int order)
+{
+	unsigned long i;
+
+	if (!rt->incoming) {
+		__free_pages(page, order);
+		return;
+	}
+	for (i = 0; i < 1UL << order; i++)
+		__free_page(page + i);
+}
+
 static void ct_runtime_free_cpu(struct ct_runtime *rt, struct ct_runtime_cpu *c)
 {
 	unsigned int r;
 
 	for (r = 0; r < ARRAY_SIZE(ct_regions); r++)
 		if (c->region[r])
-			free_pages((unsigned long)c->region[r],
-				   get_order(ct_region_size(rt, r)));
+			ct_runtime_free_pages(rt, virt_to_page(c->region[r]),
+					      get_order(ct_region_size(rt, r)));
 }
 
 static int ct_runtime_map_cpu(struct ct_runtime *rt, struct ct_runtime_cpu *c)
@@ -309,6 +328,116 @@ struct ct_runtime *ct_runtime_create(unsigned int nr_cpus, const u32 *cpus,
 err:
 	ct_runtime_destroy(rt);
 	return ERR_PTR(ret);
+}
+
+/**
+ * ct_runtime_adopt() - take over an instance the previous kernel left running
+ * @nr_cpus: its number of CPUs
+ * @cpus: this kernel's number of each, parked at boot (cpu_park_at_boot())
+ * @xsave_size: bytes of each CPU's XSAVE region
+ * @cr3: physical address of its page table's top level
+ * @ranges: the pages it runs on, as ct_runtime_list_ranges() listed them
+ *	in the previous kernel; those of other kinds are skipped
+ * @nr_ranges: entries in @ranges
+ *
+ * Restores the pages from KHO (kho_restore_pages()) and rebuilds the
+ * instance around them; the runtime itself is not touched, it runs on.
+ * Each control block must be one this module can talk to (CTRT_MAGIC,
+ * CTRT_ABI_VERSION) and name the page table it was given.
+ *
+ * Context: process context, may sleep.
+ * Return: the instance, ERR_PTR(-EINVAL) if the description does not
+ * hold together, -EPROTO for a control block of another version, or
+ * -ENOMEM.  On failure the pages restored so far stay allocated: the
+ * CPUs still run on them.
+ */
+struct ct_runtime *ct_runtime_adopt(unsigned int nr_cpus, const u32 *cpus, u32 xsave_size,
+				    phys_addr_t cr3, const struct kvm_caretaker_range *ranges,
+				    u32 nr_ranges)
+{
+	struct ct_runtime *rt;
+	struct page *page;
+	unsigned int i, r;
+	u32 k;
+
+	if (!nr_cpus || nr_cpus > CTRT_MAX_CPUS || !xsave_size || xsave_size > CTRT_XSAVE_MAX)
+		return ERR_PTR(-EINVAL);
+	rt = kzalloc(struct_size(rt, cpus, nr_cpus), GFP_KERNEL_ACCOUNT);
+	if (!rt)
+		return ERR_PTR(-ENOMEM);
+	rt->nr_cpus = nr_cpus;
+	rt->xsave_size = xsave_size;
+	rt->incoming = true;
+	INIT_LIST_HEAD(&rt->pt.pages);
+	for (i = 0; i < nr_cpus; i++) {
+		rt->cpus[i].rt = rt;
+		rt->cpus[i].index = i;
+		rt->cpus[i].cpu = cpus[i];
+	}
+
+	for (k = 0; k < nr_ranges; k++) {
+		const struct kvm_caretaker_range *e = &ranges[k];
+		unsigned long nr = e->nr_pages;
+
+		if (e->kind != KVM_CARETAKER_RANGE_IMAGE && e->kind != KVM_CARETAKER_RANGE_CPU &&
+		    e->kind != KVM_CARETAKER_RANGE_RT_TABLE)
+			continue;
+		if (!nr || !is_power_of_2(nr) || !PAGE_ALIGNED(e->phys))
+			goto bad;
+		i = e->index >> 8;
+		r = e->index & 0xff;
+		if (e->kind == KVM_CARETAKER_RANGE_CPU &&
+		    (i >= nr_cpus || r >= ARRAY_SIZE(ct_regions) || rt->cpus[i].region[r] ||
+		     nr != 1UL << get_order(ct_region_size(rt, r))))
+			goto bad;
+		if ((e->kind == KVM_CARETAKER_RANGE_IMAGE && (rt->image || nr << PAGE_SHIFT >
+							     CTRT_IMAGE_MAX)) ||
+		    (e->kind == KVM_CARETAKER_RANGE_RT_TABLE && nr != 1))
+			goto bad;
+		page = kho_restore_pages(e->phys, nr);
+		if (!page)
+			goto bad;
+		if (e->kind == KVM_CARETAKER_RANGE_IMAGE) {
+			rt->image = page;
+			rt->image_order = ilog2(nr);
+		} else if (e->kind == KVM_CARETAKER_RANGE_CPU) {
+			rt->cpus[i].region[r] = page_address(page);
+			rt->cpus[i].region_pa[r] = e->phys;
+		} else {
+			list_add_tail(&page->lru, &rt->pt.pages);
+			rt->pt.nr_pages++;
+			if (e->phys == cr3)
+				rt->pt.root = page_address(page);
+		}
+	}
+	if (!rt->image || !rt->pt.root)
+		goto bad;
+
+	for (i = 0; i < nr_cpus; i++) {
+		struct ct_runtime_cpu *c = &rt->cpus[i];
+
+		for (r = 0; r < ARRAY_SIZE(ct_regions); r++)
+			if (!c->region[r])
+				goto bad;
+		c->cb = c->region[0];
+		c->vmcb = c->region[3];
+		c->xsave = c->region[ARRAY_SIZE(ct_regions) - 1];
+		c->cpuid = c->region[ARRAY_SIZE(ct_regions) - 2];
+		c->parked = true;
+		if (c->cb->magic != CTRT_MAGIC || c->cb->index != i || c->cb->cr3 != cr3)
+			goto bad;
+		if (c->cb->version != CTRT_ABI_VERSION) {
+			pr_err_ratelimited("CPU %u runs a runtime of version %u, this module talks to version %u\n",
+					   c->cpu, c->cb->version, CTRT_ABI_VERSION);
+			kfree(rt);
+			return ERR_PTR(-EPROTO);
+		}
+	}
+	return rt;
+bad:
+	pr_err_ratelimited("the runtime the previous kernel left is not described consistently\n");
+	kfree(rt);
+	return ERR_PTR(-EINVAL);
 }
 
 /*
@@ -500,7 +629,7 @@ void ct_runtime_destroy(struct ct_runtime *rt)
 	for (i = 0; i < rt->nr_cpus; i++)
 		ct_runtime_free_cpu(rt, &rt->cpus[i]);
 	if (rt->image)
-		__free_pages(rt->image, rt->image_order);
+		ct_runtime_free_pages(rt, rt->image, rt->image_order);
 	free_page((unsigned long)rt->bridge);
 	ct_pgtable_destroy(&rt->pt);
 	kfree(rt);

@@ -47,6 +47,8 @@ struct ct_runtime_cpu {
  * @image_order: allocation order of @image
  * @entry: the entry point (runtime address)
  * @xsave_size: bytes of each CPU's XSAVE region
+ * @incoming: taken over from the previous kernel (ct_runtime_adopt()):
+ *	its pages are order-0 pages restored from KHO
  * @nr_cpus: CPUs in @cpus
  * @cpus: the parked CPUs
  */
@@ -57,6 +59,7 @@ struct ct_runtime {
 	unsigned int image_order;
 	u64 entry;
 	u32 xsave_size;
+	bool incoming;
 	unsigned int nr_cpus;
 	struct ct_runtime_cpu cpus[] __counted_by(nr_cpus);
 };
@@ -68,6 +71,10 @@ void ct_runtime_start(struct ct_runtime_cpu *c);
 int ct_runtime_wait_started(struct ct_runtime_cpu *c);
 void ct_runtime_nmi(struct ct_runtime_cpu *c);
 int ct_runtime_stop(struct ct_runtime_cpu *c);
+struct kvm_caretaker_range;
+struct ct_runtime *ct_runtime_adopt(unsigned int nr_cpus, const u32 *cpus, u32 xsave_size,
+				    phys_addr_t cr3, const struct kvm_caretaker_range *ranges,
+				    u32 nr_ranges);
 void ct_runtime_destroy(struct ct_runtime *rt);
 phys_addr_t ct_runtime_pa(struct ct_runtime_cpu *c, unsigned long off);
 /* A callback of ct_runtime_list_ranges(). */

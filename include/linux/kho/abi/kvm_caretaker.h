@@ -100,6 +100,7 @@ static_assert(sizeof(struct kvm_caretaker_slot) == 40);
 
 #define KVM_CARETAKER_VCPU_TRIPLE_FAULT	BIT(0)	/* shut down while detached */
 #define KVM_CARETAKER_VCPU_TIMER_PENDING BIT(1)	/* an expiry KVM had counted */
+#define KVM_CARETAKER_VCPU_TSC_UNSCALED	BIT(2)	/* ran on the host's TSC, unscaled */
 
 /**
  * struct kvm_caretaker_vcpu_x86 - one vCPU of the guest
@@ -174,7 +175,10 @@ struct kvm_caretaker_state_x86 {
  * @irqchip_mode: the VM's irqchip mode (1: in-kernel, 2: split)
  * @disabled_quirks: the VM's KVM_CAP_DISABLE_QUIRKS2 mask
  * @x2apic_flags: KVM_CARETAKER_X2APIC_*
- * @pad: zero
+ * @tsc_khz: the outgoing kernel's calibration of the host TSC, with which
+ *	KVM scaled the guest's kvmclock: the next kernel converts the TSC
+ *	cycles elapsed since @clock with it, so kvmclock goes on at the
+ *	rate the guest saw
  * @clock: kvmclock at DETACH, as KVM_GET_CLOCK returned it
  * @rt_cr3: physical address of the runtime's top-level page table
  * @npt_root: physical address of the nested page table's top level
@@ -195,7 +199,7 @@ struct kvm_caretaker_ser {
 	__u32 irqchip_mode;
 	__u64 disabled_quirks;
 	__u32 x2apic_flags;
-	__u32 pad;
+	__u32 tsc_khz;
 	struct kvm_clock_data clock;
 	__u64 rt_cr3;
 	__u64 npt_root;

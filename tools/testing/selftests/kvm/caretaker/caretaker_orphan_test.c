@@ -611,6 +611,7 @@ struct ct_handover {
 	struct ct_slot slots[CT_MAX_SLOTS];	/* memfd i backs slots[i] */
 	__u64 beat_gpa;			/* the heartbeat page */
 	__u32 nr_eventfds;		/* 1: an irqfd's eventfd follows the memfds */
+	struct kvm_clock_data clock;	/* KVM_GET_CLOCK as VMM A saved the vCPUs */
 	struct ct_vcpu_state state[CT_MAX_VCPUS];
 };
 
@@ -1603,6 +1604,7 @@ static void ct_vmm_a(int sock, __u32 nr_vcpus, unsigned int flags)
 	ct_guest_pause(&g);
 	for (i = 0; i < nr_vcpus; i++)
 		ct_save_vcpu(g.vcpus[i], &h->state[i]);
+	vm_ioctl(g.vm, KVM_GET_CLOCK, &h->clock);
 	ct_guest_run(&g);
 	ct_expect_beats(g.beats, nr_vcpus, CT_BEATS_ALIVE, "after the pause");
 
@@ -1950,6 +1952,11 @@ static bool ct_msr_changes_by_itself(__u32 index)
 	case MSR_IA32_APERF:
 	case HV_X64_MSR_TIME_REF_COUNT:
 	case HV_X64_MSR_VP_RUNTIME:	/* the vCPU thread's run time */
+	/*
+	 * Read-only, the vCPU's TSC rate as this kernel calibrated the
+	 * host's TSC: after a kexec the same TSC may read a few ppm apart.
+	 */
+	case HV_X64_MSR_TSC_FREQUENCY:
 		return true;
 	}
 	return false;
@@ -4410,6 +4417,60 @@ static bool ct_kmsg_stamps(__u64 *out_tsc, __u64 *in_tsc)
 	return found;
 }
 
+/* How far kvmclock may be from VMM A's reading plus the TSC's elapsed time. */
+#define CT_KEXEC_CLOCK_SLACK_MS	20
+
+/*
+ * kvmclock after the kexec: not behind VMM A's reading, and ahead of it by
+ * the time the host TSC says passed (the TSC runs through the kexec), so
+ * neither a jump nor a change of rate.
+ */
+static void ct_expect_clock(struct ct_adopter *a, struct ct_orphan *o)
+{
+	const struct kvm_clock_data *c0 = &o->h.clock;
+	struct kvm_clock_data c1 = {};
+	__u64 khz = o->h.state[0].tsc_khz, want;
+	__s64 off_ms;
+
+	vm_ioctl(a->vm, KVM_GET_CLOCK, &c1);
+	TEST_ASSERT((c0->flags & KVM_CLOCK_HOST_TSC) && (c1.flags & KVM_CLOCK_HOST_TSC),
+		    "KVM_GET_CLOCK without the host TSC: flags %#x, %#x", c0->flags, c1.flags);
+	want = c0->clock + (c1.host_tsc - c0->host_tsc) * 1000000 / khz;
+	off_ms = ((__s64)(c1.clock - want)) / 1000000;
+	ksft_print_msg("kexec: kvmclock +%llu ms since VMM A read it, %lld ms off the host TSC\n",
+		       (unsigned long long)(c1.clock - c0->clock) / 1000000, (long long)off_ms);
+	TEST_ASSERT(c1.clock > c0->clock, "kvmclock went back across the kexec");
+	TEST_ASSERT(off_ms <= CT_KEXEC_CLOCK_SLACK_MS && off_ms >= -CT_KEXEC_CLOCK_SLACK_MS,
+		    "kvmclock is %lld ms off the elapsed host TSC (slack %d ms)",
+		    (long long)off_ms, CT_KEXEC_CLOCK_SLACK_MS);
+}
+
+/*
+ * VMM B in the new kernel: an adopter whose memslot maps other memory is
+ * refused, the guest running on; one on the retrieved memfds adopts it,
+ * with the vCPU state as VMM A left it, and it runs under KVM again.
+ */
+static void vmm_b_kexec(struct ct_orphan *o)
+{
+	struct ct_adopter a;
+
+	ct_adopter_create(&a, o, CT_FLAW_MEMFD);
+	EXPECT_REFUSED(ct_attach(a.vm, o->ct_fd), EINVAL,
+		       ct_flaw_reasons[CT_FLAW_MEMFD]);
+	ct_adopter_free(&a, o);
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+	ct_expect_beats(o->beats, 1, CT_BEATS_ALIVE, "after a refused ATTACH");
+
+	ct_adopter_create(&a, o, CT_FLAW_NONE);
+	ct_adopt(&a, o);
+	ct_expect_same_state(a.vcpus[0], &o->h.state[0]);
+	ct_expect_clock(&a, o);
+	ct_adopter_run(&a);
+	ct_expect_running_under_b(&a, o);
+	ct_adopter_pause(&a);
+	ct_adopter_free(&a, o);
+}
+
 /*
  * Stage 2: the guest ran through the kexec.  Its iterations, in host TSC
  * (the guest's minus its TSC offset), began before the outgoing kernel
@@ -4421,9 +4482,10 @@ static void test_kexec_stage2(void)
 	struct ct_orphan *o = calloc(1, sizeof(*o));
 	const struct ct_epoch_stats *e;
 	__u64 out_tsc, in_tsc, off, first, last, khz;
+	struct liveupdate_session_finish finish = { .size = sizeof(finish) };
 	struct ct_kexec_meta *m;
 	struct ct_trail *tr;
-	int session, meta, ct;
+	int session, meta;
 	__u32 i;
 
 	TEST_ASSERT(o, "calloc");
@@ -4439,13 +4501,17 @@ static void test_kexec_stage2(void)
 		o->memfds[i] = ct_luo_retrieve(session, CT_LUO_TOKEN_MEMFD + i);
 		TEST_ASSERT(o->memfds[i] >= 0, "retrieve memfd %u: %s", i, strerror(errno));
 	}
-	ct = ct_luo_retrieve(session, CT_LUO_TOKEN_CT);
-	TEST_ASSERT(ct < 0 && errno == EOPNOTSUPP,
-		    "retrieve the caretaker fd: %d errno %d, expected EOPNOTSUPP (not implemented)",
-		    ct, errno);
+	o->ct_fd = ct_luo_retrieve(session, CT_LUO_TOKEN_CT);
+	TEST_ASSERT(o->ct_fd >= 0, "retrieve the caretaker fd: %s", strerror(errno));
+	o->eventfd = -1;
+	o->fig = mmap(NULL, getpagesize(), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(o->fig != MAP_FAILED, "mmap");
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
 	ct_expect_cpu_parked(ct_cpus[0]);
 
 	tr = ct_map_guest(o, o->h.beat_gpa, getpagesize());
+	o->beats = &tr->beat;
 	ct_expect_beats(&tr->beat, 1, CT_BEATS_ALIVE, "after the kexec");
 	e = &tr->ep[m->epoch];
 	off = o->h.state[0].tsc_offset;
@@ -4472,12 +4538,27 @@ static void test_kexec_stage2(void)
 	TEST_ASSERT(READ_ONCE(e->max_gap) < CT_KEXEC_MAX_GAP_MS * khz,
 		    "the guest stopped for %llu ms (bound %d ms)",
 		    (unsigned long long)(READ_ONCE(e->max_gap) / khz), CT_KEXEC_MAX_GAP_MS);
+	o->last_tsc[0] = READ_ONCE(tr->beat.tsc);
 	TEST_ASSERT((in_tsc - out_tsc) / khz > 2 * CT_KEXEC_MAX_GAP_MS,
 		    "the handover took %llu ms: too short to show anything",
 		    (unsigned long long)((in_tsc - out_tsc) / khz));
 
-	/* The guest's memory must outlive this process: nobody adopts it yet. */
-	ct_hold_forever();
+	/* Not before the guest is adopted: its memory would go. */
+	TEST_ASSERT(ioctl(session, LIVEUPDATE_SESSION_FINISH, &finish) == -1 && errno == EBUSY,
+		    "finishing the session before ATTACH: errno %d, expected EBUSY", errno);
+	ct_vmm_b(o, vmm_b_kexec);
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_ATTACHED, 1);
+	TEST_ASSERT(ct_cpu_online(ct_cpus[0]) == 1, "CPU %u is not back online", ct_cpus[0]);
+	TEST_ASSERT(!ioctl(session, LIVEUPDATE_SESSION_FINISH, &finish),
+		    "finish the session: %s", strerror(errno));
+	ksft_print_msg("kexec: adopted by VMM B in the new kernel, ATTACH stall %llu us\n",
+		       (unsigned long long)o->fig->attach_stall_ns / 1000);
+	ksft_print_msg("kexec: +%llu iterations in %llu ms under VMM B, CPU %u back online\n",
+		       (unsigned long long)o->fig->beats,
+		       (unsigned long long)o->fig->ns / 1000000, ct_cpus[0]);
+	close(session);
+	close(meta);
+	ct_orphan_close(o);
 }
 
 static const struct {
@@ -4565,7 +4646,7 @@ int main(int argc, char *argv[])
 {
 	struct sigaction sa = { .sa_handler = ct_kick_handler };
 	int i, planned = 0;
-	__u32 c;
+	__u32 c, nr_cpus;
 
 	/* With an argument, run only the case of that name. */
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -4581,8 +4662,16 @@ int main(int argc, char *argv[])
 	TEST_ASSERT(!system("modprobe caretaker"), "modprobe caretaker");
 	if (!(kvm_check_cap(KVM_CAP_CARETAKER) & KVM_CARETAKER_FEAT_VMM_RESTART))
 		ksft_exit_skip("caretaker.ko does not claim KVM_CARETAKER_FEAT_VMM_RESTART\n");
-	/* After the kexec the orphan's CPU is parked, as it must be. */
-	for (c = 0; c < CT_MAX_VCPUS && !(argc > 1 && !strcmp(argv[1], "kexec_stage2")); c++)
+	/*
+	 * The kexec stages use one vCPU (their test host has one CPU to
+	 * spare), and after the kexec its CPU is parked, as it must be.
+	 */
+	nr_cpus = CT_MAX_VCPUS;
+	if (argc > 1 && !strcmp(argv[1], "kexec_stage1"))
+		nr_cpus = 1;
+	if (argc > 1 && !strcmp(argv[1], "kexec_stage2"))
+		nr_cpus = 0;
+	for (c = 0; c < nr_cpus; c++)
 		if (ct_cpu_online(ct_cpus[c]) != 1)
 			ksft_exit_skip("CPU %u is not an online hotpluggable CPU\n",
 				       ct_cpus[c]);
