@@ -4,10 +4,22 @@
 # Configure and build the test kernel out of tree (O=build/obj) with ccache:
 # x86_64_defconfig, then every fragment in configs/ in name order, then
 # olddefconfig; every option a fragment asks for is verified afterwards.
+#
+# CT_NEXT=1 builds the "next" kernel the kexec test host updates into: the
+# same tree, plus configs/next/ (another LOCALVERSION and a config tweak),
+# in build/obj-next, its modules in build/modules-next.  It expects the
+# tree prepared already (a plain build-kernel.sh first).
 
 . "$(dirname "$0")/lib.sh"
 
-"$CT_TOP/scripts/prepare-tree.sh"
+MODS=$CT_BUILD/modules
+if [ "${CT_NEXT:-0}" = 1 ]; then
+	CT_OBJ=$CT_BUILD/obj-next
+	MODS=$CT_BUILD/modules-next
+	[ -f "$CT_SRC/Makefile" ] || die "no kernel tree: run scripts/build-kernel.sh first"
+else
+	"$CT_TOP/scripts/prepare-tree.sh"
+fi
 
 # Stable build identity: keeps ccache hits across clones and rebuilds.
 export KBUILD_BUILD_TIMESTAMP="2026-01-01"
@@ -17,6 +29,7 @@ KMAKE=(make -s -C "$CT_SRC" O="$CT_OBJ" ARCH=x86_64 CC="ccache gcc"
 
 mkdir -p "$CT_OBJ"
 frags=("$CT_TOP"/configs/*.config)
+[ "${CT_NEXT:-0}" = 1 ] && frags+=("$CT_TOP"/configs/next/*.config)
 if [ "${CT_VANILLA:-0}" = 1 ]; then
 	# The unpatched kernel has no caretaker options.
 	mkdir -p "$CT_BUILD/configs"
@@ -64,8 +77,8 @@ stage "config verified: $(grep -c '^CONFIG_' "$CT_OBJ/.config") options set"
 
 timed "build bzImage and modules (-j$CT_JOBS)" "${KMAKE[@]}" bzImage modules
 timed "install uAPI headers" "${KMAKE[@]}" headers_install INSTALL_HDR_PATH="$CT_OBJ/usr" >/dev/null
-rm -rf "$CT_BUILD/modules"
+rm -rf "$MODS"
 timed "install modules" "${KMAKE[@]}" modules_install \
-	INSTALL_MOD_PATH="$CT_BUILD/modules" INSTALL_MOD_STRIP=1 >/dev/null
+	INSTALL_MOD_PATH="$MODS" INSTALL_MOD_STRIP=1 >/dev/null
 stage "kernel: $(cat "$CT_OBJ/include/config/kernel.release") $(du -h "$CT_OBJ/arch/x86/boot/bzImage" | cut -f1)"
 ccache -s 2>/dev/null | grep -Ei 'hits|misses' | head -3 || true

@@ -78,7 +78,8 @@ for a in $("$ROOT/bin/busybox" --list); do
 done
 cp "$CT_TOP/scripts/testhost/init" "$ROOT/init"
 cp "$TH/plan" "$ROOT/tests/plan"
-grep -v '^#' "$CT_TOP/tests/stages.conf" >"$ROOT/tests/stages"
+# CT_STAGES: the stages file (default tests/stages.conf).
+grep -v '^#' "${CT_STAGES:-$CT_TOP/tests/stages.conf}" >"$ROOT/tests/stages"
 # CT_CARRY_TSC=1: each kexec passes this kernel's TSC calibration on (see
 # scripts/testhost/init).
 [ "${CT_CARRY_TSC:-0}" = 1 ] && touch "$ROOT/tests/carry-tsc"
@@ -115,10 +116,20 @@ done
 # Static test binaries only; the .ko copies keep their signatures.
 find "$ROOT/tests" -type f -perm -u+x ! -name '*.sh' -exec strip -s {} +
 cp -a "$CT_BUILD/modules/lib/modules/." "$ROOT/lib/modules/"
+# CT_WITH_NEXT=1: the next kernel too (CT_NEXT=1 build-kernel.sh), its
+# modules beside these and its image as share/bzImage-next, for a stage
+# whose line in the stages file says ct_kernel=bzImage-next.
+if [ "${CT_WITH_NEXT:-0}" = 1 ]; then
+	[ -f "$CT_BUILD/obj-next/arch/x86/boot/bzImage" ] ||
+		die "no next kernel: run CT_NEXT=1 scripts/build-kernel.sh first"
+	cp -a "$CT_BUILD/modules-next/lib/modules/." "$ROOT/lib/modules/"
+fi
 echo kvm_amd >"$ROOT/tests/modules"
 (cd "$ROOT" && find . | sort | cpio -o -H newc --quiet -R 0:0) >"$TH/initramfs.cpio"
 
 mkdir -p "$TH/share"
 cp "$CT_OBJ/arch/x86/boot/bzImage" "$TH/share/bzImage"
+rm -f "$TH/share/bzImage-next"
+[ "${CT_WITH_NEXT:-0}" = 1 ] && cp "$CT_BUILD/obj-next/arch/x86/boot/bzImage" "$TH/share/bzImage-next"
 cp "$TH/initramfs.cpio" "$TH/share/initramfs.cpio"
 stage "initramfs: $(du -h "$TH/initramfs.cpio" | cut -f1), $(grep -vc '^#' "$TH/plan") planned tests"

@@ -79,7 +79,9 @@ python3 "$REPORT" parse --plan "$smt_th/plan" \
 # the kexec calibrated its TSC 0.1-0.5 % off (the boot CPU's thread was
 # descheduled mid-measurement).  CT_CARRY_TSC: see scripts/testhost/init.
 kx_th=$CT_BUILD/testhost-kexec
-step build-testhost-kexec env CT_TH="$kx_th" CT_CARRY_TSC=1 \
+step build-kernel-next env CT_NEXT=1 "$CT_TOP/scripts/build-kernel.sh"
+step build-testhost-kexec env CT_TH="$kx_th" CT_CARRY_TSC=1 CT_WITH_NEXT=1 \
+	CT_STAGES="$CT_TOP/tests/kexec/stages.conf" \
 	CT_PLANS="$CT_TOP/tests/kexec/caretaker-kexec.plan" CT_KVM_LIST=/dev/null \
 	"$CT_TOP/scripts/build-testhost.sh"
 rm -f "$kx_th/serial.log"

@@ -160,6 +160,7 @@ struct kvm_caretaker_state_x86 {
 	__u32 pad;
 	__u64 tsc_offset;
 } __packed;
+static_assert(sizeof(struct kvm_caretaker_state_x86) == 2088);
 
 #define KVM_CARETAKER_X2APIC_FORMAT		BIT(0)
 #define KVM_CARETAKER_X2APIC_NO_BROADCAST_QUIRK	BIT(1)
@@ -210,5 +211,6 @@ struct kvm_caretaker_ser {
 	__u64 data_size;
 	struct kho_vmalloc data;
 } __packed;
+static_assert(sizeof(struct kvm_caretaker_ser) == 168);
 
 #endif /* _LINUX_KHO_ABI_KVM_CARETAKER_H */

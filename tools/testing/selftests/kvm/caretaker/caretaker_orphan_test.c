@@ -4483,6 +4483,7 @@ static void test_kexec_stage2(void)
 	const struct ct_epoch_stats *e;
 	__u64 out_tsc, in_tsc, off, first, last, khz;
 	struct liveupdate_session_finish finish = { .size = sizeof(finish) };
+	struct kvm_caretaker_vcpu_status vs;
 	struct ct_kexec_meta *m;
 	struct ct_trail *tr;
 	int session, meta;
@@ -4509,6 +4510,11 @@ static void test_kexec_stage2(void)
 	TEST_ASSERT(o->fig != MAP_FAILED, "mmap");
 	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
 	ct_expect_cpu_parked(ct_cpus[0]);
+	vs = ct_vcpu_status(o->ct_fd, 0);
+	ksft_print_msg("kexec: runtime since DETACH: %llu ms, %llu exits, %llu IRQs, %llu NMIs\n",
+		       (unsigned long long)vs.detached_ns / 1000000,
+		       (unsigned long long)vs.exits,
+		       (unsigned long long)vs.host_interrupts, (unsigned long long)vs.nmis);
 
 	tr = ct_map_guest(o, o->h.beat_gpa, getpagesize());
 	o->beats = &tr->beat;
