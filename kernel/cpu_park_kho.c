@@ -14,6 +14,7 @@
 #include <linux/mutex.h>
 #include <linux/notifier.h>
 #include <linux/reboot.h>
+#include <linux/spinlock.h>
 #include <linux/smp.h>
 #include <linux/timex.h>
 
@@ -124,6 +125,37 @@ EXPORT_SYMBOL_FOR_MODULES(cpu_park_kho_remove, "caretaker");
 
 static u64 cpu_park_kho_in_tsc;
 static u64 cpu_park_kho_handover_tsc;
+/* Handed over by the previous kernel and not claimed by an owner yet. */
+static struct cpumask cpu_park_kho_incoming;
+static DEFINE_SPINLOCK(cpu_park_kho_incoming_lock);
+
+/**
+ * cpu_park_kho_claim() - become the owner of a CPU the previous kernel handed over
+ * @phys_id: the CPU's physical id (x86: local APIC id)
+ *
+ * Each CPU can be claimed once; it stays parked until its new owner
+ * calls cpu_unpark().
+ *
+ * Context: any context.
+ * Return: the CPU's number, or -ENOENT if no CPU with @phys_id was handed
+ * over or it was claimed already.
+ */
+int cpu_park_kho_claim(u32 phys_id)
+{
+	unsigned int cpu;
+
+	guard(spinlock)(&cpu_park_kho_incoming_lock);
+	for_each_cpu(cpu, &cpu_park_kho_incoming) {
+		if (cpu_physical_id(cpu) != phys_id)
+			continue;
+		if (!cpu_is_parked(cpu))
+			return -ENOENT;
+		cpumask_clear_cpu(cpu, &cpu_park_kho_incoming);
+		return cpu;
+	}
+	return -ENOENT;
+}
+EXPORT_SYMBOL_FOR_MODULES(cpu_park_kho_claim, "caretaker");
 
 /**
  * cpu_park_kho_stamps() - when the CPUs were handed over to this kernel
@@ -145,7 +177,7 @@ EXPORT_SYMBOL_FOR_MODULES(cpu_park_kho_stamps, "caretaker");
 /* Before smp_init(): keep the handed-over CPUs from being brought up. */
 static int __init cpu_park_kho_init(void)
 {
-	const struct cpu_park_kho_ser *ser;
+	struct cpu_park_kho_ser *ser;
 	unsigned int cpu, found;
 	phys_addr_t phys;
 	size_t size;
@@ -177,10 +209,12 @@ static int __init cpu_park_kho_init(void)
 			continue;
 		}
 		cpu_park_at_boot(found);
+		cpumask_set_cpu(found, &cpu_park_kho_incoming);
 		pr_info("CPU%u (physical id %#x) was handed over parked: not brought up\n",
 			found, ser->phys_id[i]);
 	}
 	pr_info("handed over at TSC %llu, found at TSC %llu\n", ser->out_tsc, tsc);
+	kho_restore_free(ser);
 	return 0;
 }
 early_initcall(cpu_park_kho_init);

@@ -12,6 +12,7 @@
 int cpu_park_kho_add(unsigned int cpu);
 void cpu_park_kho_remove(unsigned int cpu);
 bool cpu_park_kho_stamps(u64 *out_tsc, u64 *in_tsc);
+int cpu_park_kho_claim(u32 phys_id);
 #else
 static inline int cpu_park_kho_add(unsigned int cpu)
 {
@@ -25,6 +26,11 @@ static inline bool cpu_park_kho_stamps(u64 *out_tsc, u64 *in_tsc)
 	*out_tsc = 0;
 	*in_tsc = 0;
 	return false;
+}
+
+static inline int cpu_park_kho_claim(u32 phys_id)
+{
+	return -ENOENT;
 }
 #endif
 

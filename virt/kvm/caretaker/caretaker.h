@@ -66,6 +66,7 @@ struct caretaker_mem_slot {
  * @slots: the memslots and their pinned memory
  * @stall_ns: duration of the last DETACH or ATTACH (vCPUs stopped to guest resumed)
  * @parking: its CPUs are parked (counted by caretaker_parking())
+ * @leaked: a CPU did not stop: its memory and the guest's stay allocated
  * @incoming: left running by the previous kernel (LUO retrieve): its
  *	memory is not pinned here, the memfds the adopter maps must be its
  * @debugfs: its directory under /sys/kernel/debug/caretaker/
@@ -83,6 +84,7 @@ struct caretaker_orphan {
 	struct caretaker_mem_slot *slots;
 	u64 stall_ns;
 	bool parking;
+	bool leaked;
 	bool incoming;
 	struct dentry *debugfs;
 	struct work_struct release_work;

@@ -269,6 +269,10 @@ static int caretaker_luo_retrieve(struct liveupdate_file_op_args *args)
 				   ser->version, ser->features);
 		return -EOPNOTSUPP;
 	}
+	if (!ser->data_size || ser->data_size > (u64)ser->data.total_pages << PAGE_SHIFT) {
+		pr_err_ratelimited("the orphan's serialized data is malformed: it runs on\n");
+		return -EINVAL;
+	}
 	data = kho_restore_vmalloc(&ser->data);
 	if (!data) {
 		pr_err_ratelimited("the orphan's serialized data could not be restored: it runs on\n");

@@ -58,7 +58,8 @@ static void caretaker_orphan_undo(struct caretaker_orphan *o)
 		caretaker_parking(false);
 		o->parking = false;
 	}
-	caretaker_mem_release(o);
+	if (!o->leaked)
+		caretaker_mem_release(o);
 	if (o->src) {
 		if (o->state == KVM_CARETAKER_STATE_PREPARED) {
 			mutex_lock(&o->src->slots_lock);
@@ -422,8 +423,8 @@ static void caretaker_orphan_abandon(struct caretaker_orphan *o)
  *
  * Context: process context, may sleep.
  * Return: the file, or an ERR_PTR(); on failure the guest runs on, its
- * pages stay allocated and its CPUs parked, for a later kexec into a
- * kernel that can adopt it.
+ * pages stay allocated and its CPUs parked until the next kexec, which
+ * does not carry them on yet (see caretaker.rst).
  */
 struct file *caretaker_orphan_incoming(const struct kvm_caretaker_ser *ser, const void *data)
 {

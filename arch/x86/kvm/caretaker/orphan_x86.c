@@ -6,12 +6,14 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/cpu.h>
+#include <linux/cpu_park_kho.h>
 #include <linux/delay.h>
 #include <linux/kexec_handover.h>
 #include <linux/kvm_host.h>
 #include <linux/kvm_irqfd.h>
 #include <linux/math64.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <asm/apic.h>
 #include <asm/cpuid/api.h>
 #include <asm/svm.h>
@@ -523,6 +525,17 @@ static bool ct_cpuid_equal(const struct kvm_cpuid_entry2 *a,
 	return true;
 }
 
+static int ct_x86_try_state(struct kvm_vcpu *vcpu, const struct kvm_x86_vcpu_state *s)
+{
+	int ret;
+
+	if (mutex_lock_killable(&vcpu->mutex))
+		return -EINTR;
+	ret = kvm_x86_vcpu_set_state(vcpu, s);
+	mutex_unlock(&vcpu->mutex);
+	return ret;
+}
+
 /**
  * caretaker_arch_check_adopter() - does a VM match the orphan?
  * @o: the orphan
@@ -566,6 +579,15 @@ struct caretaker_refusal caretaker_arch_check_adopter(struct caretaker_orphan *o
 		      vcpu->arch.l1_tsc_scaling_ratio == kvm_caps.default_tsc_scaling_ratio))
 			return CARETAKER_REFUSE(-EINVAL,
 						"the adopting vCPU's TSC frequency differs");
+		/*
+		 * After a kexec, another build of KVM must be able to take
+		 * the state (its XSAVE size, its MSRs) before the runtime is
+		 * stopped for good: try it on the adopter's fresh vCPU, which
+		 * ATTACH overwrites anyway.
+		 */
+		if (o->incoming && ct_x86_try_state(vcpu, &v->state))
+			return CARETAKER_REFUSE(-EINVAL,
+						"the adopting vCPU cannot take the orphan's state");
 	}
 	return CARETAKER_OK;
 }
@@ -756,7 +778,12 @@ void caretaker_arch_release(struct caretaker_orphan *o)
 
 	if (!x)
 		return;
-	ct_runtime_destroy(x->rt);
+	if (ct_runtime_destroy(x->rt)) {
+		/* A CPU may still run the guest: leak what it could touch. */
+		o->leaked = true;
+		INIT_LIST_HEAD(&x->npt.pages);
+		x->npt.nr_pages = 0;
+	}
 	x->rt = NULL;
 	/* Keep the final telemetry of an adopted orphan for its fd. */
 	if (o->state == KVM_CARETAKER_STATE_ATTACHED)
@@ -889,6 +916,9 @@ int caretaker_arch_serialize(struct caretaker_orphan *o, struct kvm_caretaker_se
 	return 0;
 }
 
+/* More than KVM_GET_MSR_INDEX_LIST has entries. */
+#define CT_X86_MAX_MSRS		4096
+
 static int ct_x86_incoming_vcpu(struct ct_x86_vcpu *xv, const struct kvm_caretaker_vcpu_x86 *v,
 				const void *data, u64 data_size)
 {
@@ -901,7 +931,8 @@ static int ct_x86_incoming_vcpu(struct ct_x86_vcpu *xv, const struct kvm_caretak
 	    v->msrs_off > data_size || msrs > data_size - v->msrs_off ||
 	    v->xsave_off > data_size || v->xsave_size > data_size - v->xsave_off ||
 	    v->cpuid_off > data_size || cpuid > data_size - v->cpuid_off ||
-	    !v->xsave_size || v->xsave_size > CTRT_XSAVE_MAX)
+	    !v->xsave_size || v->xsave_size > CTRT_XSAVE_MAX ||
+	    v->cpuid_nent > KVM_MAX_CPUID_ENTRIES || v->nmsrs > CT_X86_MAX_MSRS)
 		return -EINVAL;
 	s->regs = st->regs;
 	s->sregs2 = st->sregs2;
@@ -926,15 +957,31 @@ static int ct_x86_incoming_vcpu(struct ct_x86_vcpu *xv, const struct kvm_caretak
 	return 0;
 }
 
-/* The CPU this kernel numbers @phys_id, if it left it parked at boot. */
-static unsigned int ct_x86_parked_cpu(u32 phys_id)
+static int ct_x86_range_cmp(const void *a, const void *b)
 {
-	unsigned int cpu;
+	const struct kvm_caretaker_range *ra = a, *rb = b;
 
-	for_each_present_cpu(cpu)
-		if (cpu_physical_id(cpu) == phys_id)
-			return cpu_is_parked(cpu) ? cpu : nr_cpu_ids;
-	return nr_cpu_ids;
+	return ra->phys < rb->phys ? -1 : ra->phys > rb->phys;
+}
+
+/* No two ranges may overlap: restoring a page twice would trip KHO. */
+static bool ct_x86_ranges_disjoint(const struct kvm_caretaker_range *r, u32 nr)
+{
+	struct kvm_caretaker_range *s;
+	bool ok = true;
+	u32 i;
+
+	if (!nr)
+		return true;
+	s = kvmemdup(r, array_size(nr, sizeof(*r)), GFP_KERNEL);
+	if (!s)
+		return false;
+	sort(s, nr, sizeof(*s), ct_x86_range_cmp, NULL);
+	for (i = 0; ok && i < nr; i++)
+		ok = s[i].nr_pages && s[i].nr_pages <= (U64_MAX - s[i].phys) >> PAGE_SHIFT &&
+		     (i + 1 == nr || s[i].phys + (s[i].nr_pages << PAGE_SHIFT) <= s[i + 1].phys);
+	kvfree(s);
+	return ok;
 }
 
 /**
@@ -989,14 +1036,17 @@ struct caretaker_refusal caretaker_arch_incoming(struct caretaker_orphan *o,
 		if (v[i].index != i || v[i].xsave_size != v[0].xsave_size)
 			return CARETAKER_REFUSE(-EINVAL, "the serialized orphan is malformed");
 		o->vcpu_ids[i] = v[i].vcpu_id;
-		o->cpus[i] = ct_x86_parked_cpu(v[i].phys_id);
-		if (o->cpus[i] >= nr_cpu_ids)
-			return CARETAKER_REFUSE(-ENODEV, "a CPU of the orphan was not left parked");
+		ret = cpu_park_kho_claim(v[i].phys_id);
+		if (ret < 0)
+			return CARETAKER_REFUSE(-ENODEV, "a CPU of the orphan was not handed over");
+		o->cpus[i] = ret;
 		ret = ct_x86_incoming_vcpu(&x->vcpus[i], &v[i], data, ser->data_size);
 		if (ret)
 			return CARETAKER_REFUSE(ret, "a serialized vCPU could not be read");
 	}
 
+	if (!ct_x86_ranges_disjoint(r, ser->nr_ranges))
+		return CARETAKER_REFUSE(-EINVAL, "the serialized orphan is malformed");
 	rt = ct_runtime_adopt(o->nr_vcpus, o->cpus, v[0].xsave_size, ser->rt_cr3, r,
 			      ser->nr_ranges);
 	if (IS_ERR(rt))

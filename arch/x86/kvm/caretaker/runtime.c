@@ -390,8 +390,8 @@ struct ct_runtime *ct_runtime_adopt(unsigned int nr_cpus, const u32 *cpus, u32 x
 		    (i >= nr_cpus || r >= ARRAY_SIZE(ct_regions) || rt->cpus[i].region[r] ||
 		     nr != 1UL << get_order(ct_region_size(rt, r))))
 			goto bad;
-		if ((e->kind == KVM_CARETAKER_RANGE_IMAGE && (rt->image || nr << PAGE_SHIFT >
-							     CTRT_IMAGE_MAX)) ||
+		if ((e->kind == KVM_CARETAKER_RANGE_IMAGE &&
+		     (rt->image || nr > CTRT_IMAGE_MAX >> PAGE_SHIFT)) ||
 		    (e->kind == KVM_CARETAKER_RANGE_RT_TABLE && nr != 1))
 			goto bad;
 		page = kho_restore_pages(e->phys, nr);
@@ -597,15 +597,17 @@ int ct_runtime_stop(struct ct_runtime_cpu *c)
  * leaked on purpose: the CPU may still be using it.
  *
  * Context: process context, may sleep.
+ * Return: true if a CPU stayed parked: the caller must then leak what
+ * the runtime may still touch too (the nested page table, guest memory).
  */
-void ct_runtime_destroy(struct ct_runtime *rt)
+bool ct_runtime_destroy(struct ct_runtime *rt)
 {
 	bool leak = false;
 	unsigned int i;
 	int ret;
 
 	if (!rt)
-		return;
+		return false;
 	for (i = 0; i < rt->nr_cpus; i++) {
 		struct ct_runtime_cpu *c = &rt->cpus[i];
 
@@ -625,7 +627,7 @@ void ct_runtime_destroy(struct ct_runtime *rt)
 					   c->cpu, ret);
 	}
 	if (leak)
-		return;
+		return true;
 	for (i = 0; i < rt->nr_cpus; i++)
 		ct_runtime_free_cpu(rt, &rt->cpus[i]);
 	if (rt->image)
@@ -633,4 +635,5 @@ void ct_runtime_destroy(struct ct_runtime *rt)
 	free_page((unsigned long)rt->bridge);
 	ct_pgtable_destroy(&rt->pt);
 	kfree(rt);
+	return false;
 }

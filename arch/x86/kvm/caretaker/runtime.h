@@ -75,7 +75,7 @@ struct kvm_caretaker_range;
 struct ct_runtime *ct_runtime_adopt(unsigned int nr_cpus, const u32 *cpus, u32 xsave_size,
 				    phys_addr_t cr3, const struct kvm_caretaker_range *ranges,
 				    u32 nr_ranges);
-void ct_runtime_destroy(struct ct_runtime *rt);
+bool ct_runtime_destroy(struct ct_runtime *rt);
 phys_addr_t ct_runtime_pa(struct ct_runtime_cpu *c, unsigned long off);
 /* A callback of ct_runtime_list_ranges(). */
 typedef void (*ct_range_fn)(void *arg, phys_addr_t pa, unsigned long nr_pages,

@@ -4501,6 +4501,10 @@ static void test_kexec_stage2(void)
 	for (i = 0; i < o->h.nr_slots; i++) {
 		o->memfds[i] = ct_luo_retrieve(session, CT_LUO_TOKEN_MEMFD + i);
 		TEST_ASSERT(o->memfds[i] >= 0, "retrieve memfd %u: %s", i, strerror(errno));
+		/* The guest runs on it: it stays in place until finish. */
+		TEST_ASSERT(ftruncate(o->memfds[i], 0) == -1 && errno == EPERM,
+			    "truncating retrieved memfd %u before finish: errno %d, expected EPERM",
+			    i, errno);
 	}
 	o->ct_fd = ct_luo_retrieve(session, CT_LUO_TOKEN_CT);
 	TEST_ASSERT(o->ct_fd >= 0, "retrieve the caretaker fd: %s", strerror(errno));
