@@ -301,6 +301,7 @@ struct ct_timer_log {
 	__u64 doubled;		/* guest: ticks within CT_DOUBLE_US of the last one */
 	__u64 last_tsc;		/* guest: TSC at the last tick */
 	__u64 max_late;		/* guest: TSC cycles, the latest tick */
+	__u64 collapsed;	/* guest: periodic: periods that went by untaken */
 	__u64 late[CT_LATE_BUCKETS];	/* guest: lateness, bucket i < 2^i us */
 };
 
@@ -334,6 +335,14 @@ static void guest_timer_handler(struct ex_regs *regs)
 	 * for doubles; one-shot and TSC-deadline ticks, which the runtime
 	 * times the same way, are checked against their deadline exactly.
 	 */
+	/*
+	 * Periods that went by while a tick was still pending collapse into
+	 * one, as on any APIC (this test host deschedules a vCPU for
+	 * milliseconds now and then): counted by the gap since the last tick.
+	 */
+	if (tl->mode == CT_TM_PERIODIC && tl->last_tsc &&
+	    now - tl->last_tsc > tl->period_tsc + tl->period_tsc / 2)
+		tl->collapsed += (now - tl->last_tsc + tl->period_tsc / 2) / tl->period_tsc - 1;
 	if (tl->mode == CT_TM_PERIODIC)
 		tl->deadline = 0;
 	if (tl->last_tsc && now - tl->last_tsc < CT_DOUBLE_US * tl->tsc_per_us) {
@@ -2295,8 +2304,11 @@ static __u64 ct_late_p99_us(const __u64 *late)
 	return 1ULL << CT_LATE_BUCKETS;
 }
 
+/* Periods that may collapse into late ticks in 1 s (of ~500) on this test host. */
+#define CT_MAX_COLLAPSED	10
+
 struct ct_tick_figs {
-	__u64 ticks, early, doubled, max_late_us, p99_us;
+	__u64 ticks, early, doubled, collapsed, max_late_us, p99_us;
 };
 
 static void ct_tick_figs(const struct ct_timer_log *tl, const struct ct_timer_log *before,
@@ -2310,6 +2322,7 @@ static void ct_tick_figs(const struct ct_timer_log *tl, const struct ct_timer_lo
 	f->ticks = tl->ticks - before->ticks;
 	f->early = tl->early - before->early;
 	f->doubled = tl->doubled - before->doubled;
+	f->collapsed = tl->collapsed - before->collapsed;
 	f->max_late_us = tl->max_late / tl->tsc_per_us;
 	f->p99_us = ct_late_p99_us(late);
 }
@@ -2365,11 +2378,20 @@ static void ct_timer_in_gap(unsigned int mode, const char *name)
 	TEST_ASSERT(!f.early, "%s: %llu of %llu ticks came early while detached", name,
 		    (unsigned long long)f.early, (unsigned long long)f.ticks);
 	expect = (t1.last_tsc - t0.last_tsc) / t1.period_tsc;
+	/*
+	 * Periodic: every period a tick, +-1, but for periods that collapsed
+	 * into a late tick, as on an APIC; a few of those only (a lost tick
+	 * shows as one).  The guest's count of collapsed periods can be one
+	 * high for a late tick whose successor came sooner, so it explains
+	 * missing ticks only.
+	 */
 	if (mode == CT_TM_PERIODIC)
-		TEST_ASSERT(f.ticks - f.doubled + 1 >= expect && f.ticks - f.doubled <= expect + 1,
-			    "%s: %llu ticks (%llu doubled) while the guest TSC made %llu periods",
+		TEST_ASSERT(f.ticks - f.doubled + f.collapsed + 1 >= expect &&
+			    f.ticks - f.doubled <= expect + 1 &&
+			    f.collapsed <= CT_MAX_COLLAPSED,
+			    "%s: %llu ticks (%llu doubled, %llu collapsed) while the guest TSC made %llu periods",
 			    name, (unsigned long long)f.ticks, (unsigned long long)f.doubled,
-			    (unsigned long long)expect);
+			    (unsigned long long)f.collapsed, (unsigned long long)expect);
 	vs = ct_vcpu_status(o->ct_fd, 0);
 	TEST_ASSERT(vs.handled_by_kind[KVM_CARETAKER_EXIT_HLT] >= f.ticks / 2 &&
 		    vs.handled_by_kind[KVM_CARETAKER_EXIT_MSR] >= f.ticks &&
@@ -2384,7 +2406,8 @@ static void ct_timer_in_gap(unsigned int mode, const char *name)
 	       (unsigned long long)t0.doubled);
 	printf("# %s: detached 1 s: %llu ticks (guest TSC: %llu periods),",
 	       name, (unsigned long long)f.ticks, (unsigned long long)expect);
-	printf(" none early, %llu doubled,", (unsigned long long)f.doubled);
+	printf(" none early, %llu doubled, %llu collapsed,", (unsigned long long)f.doubled,
+	       (unsigned long long)f.collapsed);
 	printf(" p99 late <= %llu us, max %llu us;", (unsigned long long)f.p99_us,
 	       (unsigned long long)f.max_late_us);
 	printf(" runtime: %llu expiries, %llu injected, %llu halts\n",
@@ -4493,6 +4516,12 @@ static void test_kexec_stage2(void)
 	TEST_ASSERT(ct_kmsg_stamps(&out_tsc, &in_tsc),
 		    "this kernel logged no CPU park handover");
 	session = ct_luo_session(CT_LUO_KEXEC_SESSION, true);
+	/*
+	 * Nothing retrieved yet: finishing would free the memfds' pages the
+	 * guest runs on, and the caretaker does not let it happen.
+	 */
+	TEST_ASSERT(ioctl(session, LIVEUPDATE_SESSION_FINISH, &finish) == -1 && errno == EBUSY,
+		    "finishing the session before any retrieve: errno %d, expected EBUSY", errno);
 	meta = ct_luo_retrieve(session, CT_LUO_TOKEN_META);
 	TEST_ASSERT(meta >= 0, "retrieve the meta memfd: %s", strerror(errno));
 	m = mmap(NULL, sizeof(*m), PROT_READ, MAP_SHARED, meta, 0);
