@@ -92,6 +92,20 @@ static void ct_x86_free(struct ct_x86_orphan *x)
 	kfree(x);
 }
 
+/* The x86 part of @o, empty, for PREPARE or for a retrieve. */
+static struct ct_x86_orphan *ct_x86_alloc(struct caretaker_orphan *o)
+{
+	struct ct_x86_orphan *x;
+
+	x = kzalloc(struct_size(x, vcpus, o->nr_vcpus), GFP_KERNEL_ACCOUNT);
+	if (!x)
+		return NULL;
+	x->nr_vcpus = o->nr_vcpus;
+	INIT_LIST_HEAD(&x->npt.pages);
+	o->arch = x;
+	return x;
+}
+
 /* Map every pinned guest page; MMIO and holes stay unmapped (#NPF). */
 static struct caretaker_refusal ct_x86_build_npt(struct caretaker_orphan *o,
 						 struct ct_x86_orphan *x)
@@ -140,12 +154,9 @@ struct caretaker_refusal caretaker_arch_prepare(struct caretaker_orphan *o,
 	unsigned long i;
 	int ret;
 
-	x = kzalloc(struct_size(x, vcpus, o->nr_vcpus), GFP_KERNEL_ACCOUNT);
+	x = ct_x86_alloc(o);
 	if (!x)
 		return CARETAKER_REFUSE(-ENOMEM, "out of memory");
-	x->nr_vcpus = o->nr_vcpus;
-	INIT_LIST_HEAD(&x->npt.pages);
-	o->arch = x;
 
 	kvm_for_each_vcpu(i, vcpu, kvm) {
 		if (i >= x->nr_vcpus)
@@ -1019,12 +1030,9 @@ struct caretaker_refusal caretaker_arch_incoming(struct caretaker_orphan *o,
 	    array_size(ser->nr_ranges, sizeof(*r)) > ser->data_size - ser->ranges_off)
 		return CARETAKER_REFUSE(-EINVAL, "the serialized orphan is malformed");
 
-	x = kzalloc(struct_size(x, vcpus, o->nr_vcpus), GFP_KERNEL_ACCOUNT);
+	x = ct_x86_alloc(o);
 	if (!x)
 		return CARETAKER_REFUSE(-ENOMEM, "out of memory");
-	x->nr_vcpus = o->nr_vcpus;
-	INIT_LIST_HEAD(&x->npt.pages);
-	o->arch = x;
 	x->clock = ser->clock;
 	x->host_tsc_khz = ser->tsc_khz;
 	x->irqchip_mode = ser->irqchip_mode;

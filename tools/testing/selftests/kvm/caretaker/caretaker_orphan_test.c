@@ -4485,6 +4485,14 @@ static void vmm_b_kexec(struct ct_orphan *o)
 	ct_expect_beats(o->beats, 1, CT_BEATS_ALIVE, "after a refused ATTACH");
 
 	ct_adopter_create(&a, o, CT_FLAW_NONE);
+	/*
+	 * On this host's TSC as it is, unscaled, as the orphan ran: this
+	 * kernel calibrated the same TSC anew, and KVM may have taken its
+	 * VMs' default rate before the calibration was refined (then a new
+	 * vCPU asks for a rate below the host's, which this host, with no
+	 * TSC scaling, cannot give).
+	 */
+	vcpu_ioctl(a.vcpus[0], KVM_SET_TSC_KHZ, NULL);
 	ct_adopt(&a, o);
 	ct_expect_same_state(a.vcpus[0], &o->h.state[0]);
 	ct_expect_clock(&a, o);
