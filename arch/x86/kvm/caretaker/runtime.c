@@ -214,6 +214,39 @@ static void ct_runtime_free_cpu(struct ct_runtime *rt, struct ct_runtime_cpu *c)
 					      get_order(ct_region_size(rt, r)));
 }
 
+/* An empty instance for @nr_cpus CPUs, or an ERR_PTR() for sizes it cannot hold. */
+static struct ct_runtime *ct_runtime_alloc(unsigned int nr_cpus, const u32 *cpus,
+					   u32 xsave_size)
+{
+	struct ct_runtime *rt;
+	unsigned int i;
+
+	if (!nr_cpus || nr_cpus > CTRT_MAX_CPUS || !xsave_size ||
+	    xsave_size > CTRT_XSAVE_MAX)
+		return ERR_PTR(-EINVAL);
+	rt = kzalloc(struct_size(rt, cpus, nr_cpus), GFP_KERNEL_ACCOUNT);
+	if (!rt)
+		return ERR_PTR(-ENOMEM);
+	rt->nr_cpus = nr_cpus;
+	rt->xsave_size = xsave_size;
+	INIT_LIST_HEAD(&rt->pt.pages);
+	for (i = 0; i < nr_cpus; i++) {
+		rt->cpus[i].rt = rt;
+		rt->cpus[i].index = i;
+		rt->cpus[i].cpu = cpus[i];
+	}
+	return rt;
+}
+
+/* The regions the kernel reads and writes by name. */
+static void ct_runtime_name_regions(struct ct_runtime_cpu *c)
+{
+	c->cb = c->region[0];
+	c->vmcb = c->region[3];
+	c->xsave = c->region[ARRAY_SIZE(ct_regions) - 1];
+	c->cpuid = c->region[ARRAY_SIZE(ct_regions) - 2];
+}
+
 static int ct_runtime_map_cpu(struct ct_runtime *rt, struct ct_runtime_cpu *c)
 {
 	unsigned long base = CTRT_CPU_VA(c->index), size, off;
@@ -235,10 +268,7 @@ static int ct_runtime_map_cpu(struct ct_runtime *rt, struct ct_runtime_cpu *c)
 				return ret;
 		}
 	}
-	c->cb = c->region[0];
-	c->vmcb = c->region[3];
-	c->xsave = c->region[ARRAY_SIZE(ct_regions) - 1];
-	c->cpuid = c->region[ARRAY_SIZE(ct_regions) - 2];
+	ct_runtime_name_regions(c);
 
 	c->cb->magic = CTRT_MAGIC;
 	c->cb->version = CTRT_ABI_VERSION;
@@ -275,18 +305,13 @@ struct ct_runtime *ct_runtime_create(unsigned int nr_cpus, const u32 *cpus,
 	unsigned int i;
 	int ret;
 
-	if (!nr_cpus || nr_cpus > CTRT_MAX_CPUS || !xsave_size ||
-	    xsave_size > CTRT_XSAVE_MAX)
-		return ERR_PTR(-EINVAL);
 	/* The runtime's slot must be free in the kernel's top level. */
 	if (pgtable_l5_enabled() || pgd_val(kpgd[CTRT_PML4_SLOT]))
 		return ERR_PTR(-EOPNOTSUPP);
 
-	rt = kzalloc(struct_size(rt, cpus, nr_cpus), GFP_KERNEL_ACCOUNT);
-	if (!rt)
-		return ERR_PTR(-ENOMEM);
-	rt->nr_cpus = nr_cpus;
-	rt->xsave_size = xsave_size;
+	rt = ct_runtime_alloc(nr_cpus, cpus, xsave_size);
+	if (IS_ERR(rt))
+		return rt;
 	ret = ct_pgtable_init(&rt->pt, CT_PTE_RW);
 	if (ret)
 		goto err;
@@ -308,9 +333,6 @@ struct ct_runtime *ct_runtime_create(unsigned int nr_cpus, const u32 *cpus,
 			goto err;
 	}
 	for (i = 0; i < nr_cpus; i++) {
-		rt->cpus[i].rt = rt;
-		rt->cpus[i].index = i;
-		rt->cpus[i].cpu = cpus[i];
 		ret = ct_runtime_map_cpu(rt, &rt->cpus[i]);
 		if (ret)
 			goto err;
@@ -360,20 +382,10 @@ struct ct_runtime *ct_runtime_adopt(unsigned int nr_cpus, const u32 *cpus, u32 x
 	unsigned int i, r;
 	u32 k;
 
-	if (!nr_cpus || nr_cpus > CTRT_MAX_CPUS || !xsave_size || xsave_size > CTRT_XSAVE_MAX)
-		return ERR_PTR(-EINVAL);
-	rt = kzalloc(struct_size(rt, cpus, nr_cpus), GFP_KERNEL_ACCOUNT);
-	if (!rt)
-		return ERR_PTR(-ENOMEM);
-	rt->nr_cpus = nr_cpus;
-	rt->xsave_size = xsave_size;
+	rt = ct_runtime_alloc(nr_cpus, cpus, xsave_size);
+	if (IS_ERR(rt))
+		return rt;
 	rt->incoming = true;
-	INIT_LIST_HEAD(&rt->pt.pages);
-	for (i = 0; i < nr_cpus; i++) {
-		rt->cpus[i].rt = rt;
-		rt->cpus[i].index = i;
-		rt->cpus[i].cpu = cpus[i];
-	}
 
 	for (k = 0; k < nr_ranges; k++) {
 		const struct kvm_caretaker_range *e = &ranges[k];
@@ -419,10 +431,7 @@ struct ct_runtime *ct_runtime_adopt(unsigned int nr_cpus, const u32 *cpus, u32 x
 		for (r = 0; r < ARRAY_SIZE(ct_regions); r++)
 			if (!c->region[r])
 				goto bad;
-		c->cb = c->region[0];
-		c->vmcb = c->region[3];
-		c->xsave = c->region[ARRAY_SIZE(ct_regions) - 1];
-		c->cpuid = c->region[ARRAY_SIZE(ct_regions) - 2];
+		ct_runtime_name_regions(c);
 		c->parked = true;
 		if (c->cb->magic != CTRT_MAGIC || c->cb->index != i || c->cb->cr3 != cr3)
 			goto bad;
