@@ -12,8 +12,6 @@
 #include <linux/kexec_handover.h>
 #include <linux/kho/abi/cpu_park.h>
 #include <linux/mutex.h>
-#include <linux/notifier.h>
-#include <linux/reboot.h>
 #include <linux/spinlock.h>
 #include <linux/smp.h>
 #include <linux/timex.h>
@@ -22,18 +20,14 @@ static DEFINE_MUTEX(cpu_park_kho_lock);
 /* The outgoing subtree, while at least one CPU is in it. */
 static struct cpu_park_kho_ser *cpu_park_kho_out;
 
-static int cpu_park_kho_reboot(struct notifier_block *nb, unsigned long action,
-			       void *unused)
-{
-	/* No lock: the other CPUs are about to stop, a torn stamp is harmless. */
-	if (action == SYS_RESTART && READ_ONCE(cpu_park_kho_out))
-		WRITE_ONCE(cpu_park_kho_out->out_tsc, get_cycles());
-	return NOTIFY_DONE;
-}
+/* The time stamp counter as start_kernel() began, see cpu_park_kho_init(). */
+u64 cpu_park_kho_start_tsc __initdata;
 
-static struct notifier_block cpu_park_kho_nb = {
-	.notifier_call = cpu_park_kho_reboot,
-};
+/* Handed over by the previous kernel and not claimed by an owner yet. */
+static struct cpumask cpu_park_kho_incoming;
+static DEFINE_SPINLOCK(cpu_park_kho_incoming_lock);
+/* Of those, the ones cpu_park_kho_kexec() passes on to the next kernel. */
+static struct cpumask cpu_park_kho_passed;
 
 static int cpu_park_kho_find(const struct cpu_park_kho_ser *ser, u32 id)
 {
@@ -58,19 +52,13 @@ static int cpu_park_kho_find(const struct cpu_park_kho_ser *ser, u32 id)
  * -EEXIST if it is handed over already, -ENOSPC if the table is full,
  * -ENOMEM.
  */
-int cpu_park_kho_add(unsigned int cpu)
+static int __cpu_park_kho_add(unsigned int cpu)
 {
 	struct cpu_park_kho_ser *ser;
-	u32 id;
+	u32 id = cpu_physical_id(cpu);
 	int err;
 
-	if (!kho_is_enabled())
-		return -EOPNOTSUPP;
-	if (cpu >= nr_cpu_ids || !cpu_is_parked(cpu))
-		return -EINVAL;
-	id = cpu_physical_id(cpu);
-
-	guard(mutex)(&cpu_park_kho_lock);
+	lockdep_assert_held(&cpu_park_kho_lock);
 	ser = cpu_park_kho_out;
 	if (!ser) {
 		ser = kho_alloc_preserve(sizeof(*ser));
@@ -81,8 +69,7 @@ int cpu_park_kho_add(unsigned int cpu)
 			kho_unpreserve_free(ser);
 			return err;
 		}
-		register_reboot_notifier(&cpu_park_kho_nb);
-		WRITE_ONCE(cpu_park_kho_out, ser);
+		cpu_park_kho_out = ser;
 	}
 	if (cpu_park_kho_find(ser, id) >= 0)
 		return -EEXIST;
@@ -90,6 +77,36 @@ int cpu_park_kho_add(unsigned int cpu)
 		return -ENOSPC;
 	ser->phys_id[ser->nr++] = id;
 	return 0;
+}
+
+static void __cpu_park_kho_remove(unsigned int cpu)
+{
+	struct cpu_park_kho_ser *ser = cpu_park_kho_out;
+	int i;
+
+	lockdep_assert_held(&cpu_park_kho_lock);
+	if (!ser)
+		return;
+	i = cpu_park_kho_find(ser, cpu_physical_id(cpu));
+	if (i < 0)
+		return;
+	ser->phys_id[i] = ser->phys_id[--ser->nr];
+	if (ser->nr)
+		return;
+	cpu_park_kho_out = NULL;
+	kho_remove_subtree(ser);
+	kho_unpreserve_free(ser);
+}
+
+int cpu_park_kho_add(unsigned int cpu)
+{
+	if (!kho_is_enabled())
+		return -EOPNOTSUPP;
+	if (cpu >= nr_cpu_ids || !cpu_is_parked(cpu))
+		return -EINVAL;
+
+	guard(mutex)(&cpu_park_kho_lock);
+	return __cpu_park_kho_add(cpu);
 }
 EXPORT_SYMBOL_FOR_MODULES(cpu_park_kho_add, "caretaker");
 
@@ -101,33 +118,92 @@ EXPORT_SYMBOL_FOR_MODULES(cpu_park_kho_add, "caretaker");
  */
 void cpu_park_kho_remove(unsigned int cpu)
 {
-	struct cpu_park_kho_ser *ser;
-	int i;
-
 	if (cpu >= nr_cpu_ids)
 		return;
 	guard(mutex)(&cpu_park_kho_lock);
-	ser = cpu_park_kho_out;
-	if (!ser)
-		return;
-	i = cpu_park_kho_find(ser, cpu_physical_id(cpu));
-	if (i < 0)
-		return;
-	ser->phys_id[i] = ser->phys_id[--ser->nr];
-	if (ser->nr)
-		return;
-	WRITE_ONCE(cpu_park_kho_out, NULL);
-	unregister_reboot_notifier(&cpu_park_kho_nb);
-	kho_remove_subtree(ser);
-	kho_unpreserve_free(ser);
+	__cpu_park_kho_remove(cpu);
 }
 EXPORT_SYMBOL_FOR_MODULES(cpu_park_kho_remove, "caretaker");
 
+static bool cpu_park_kho_unclaimed(unsigned int cpu)
+{
+	guard(spinlock)(&cpu_park_kho_incoming_lock);
+	return cpumask_test_cpu(cpu, &cpu_park_kho_incoming);
+}
+
+/**
+ * cpu_park_kho_kexec() - check the parked CPUs before a kexec
+ * @pass_on: the kexec passes on, untouched, what the previous kernel
+ *	handed over (LUO could not use it in this boot)
+ *
+ * Every parked CPU must survive the kexec: its owner handed it over with
+ * cpu_park_kho_add(), or the previous kernel handed it over, nobody here
+ * claimed it, and @pass_on says its memory goes on too (then it is handed
+ * over again, as it came).  Any other parked CPU would run on memory the
+ * next kernel reuses until that kernel sends it INIT: the kexec is
+ * refused.  Also stamps the time stamp counter into the handover data.
+ *
+ * Called from liveupdate_reboot(), before LUO serializes its sessions.
+ *
+ * Context: process context, may sleep; the kexec path.
+ * Return: 0, -EBUSY if a parked CPU would not survive, -ENOMEM.
+ */
+int cpu_park_kho_kexec(bool pass_on)
+{
+	unsigned int cpu;
+	int err;
+
+	guard(mutex)(&cpu_park_kho_lock);
+	cpumask_clear(&cpu_park_kho_passed);
+	for_each_present_cpu(cpu) {
+		bool incoming;
+
+		if (!cpu_is_parked(cpu))
+			continue;
+		if (cpu_park_kho_out &&
+		    cpu_park_kho_find(cpu_park_kho_out, cpu_physical_id(cpu)) >= 0)
+			continue;
+		incoming = cpu_park_kho_unclaimed(cpu);
+		if (!incoming || !pass_on) {
+			pr_err("kexec refused: CPU%u is parked, %s\n", cpu,
+			       incoming ? "handed over by the previous kernel, and neither taken over nor passed on" :
+			       "and its owner did not hand it over");
+			err = -EBUSY;
+			goto undo;
+		}
+		err = __cpu_park_kho_add(cpu);
+		if (err)
+			goto undo;
+		cpumask_set_cpu(cpu, &cpu_park_kho_passed);
+		pr_info("CPU%u is passed on to the next kernel, parked as it came\n", cpu);
+	}
+	if (cpu_park_kho_out)
+		cpu_park_kho_out->out_tsc = get_cycles();
+	return 0;
+undo:
+	for_each_cpu(cpu, &cpu_park_kho_passed)
+		__cpu_park_kho_remove(cpu);
+	cpumask_clear(&cpu_park_kho_passed);
+	return err;
+}
+
+/**
+ * cpu_park_kho_kexec_cancel() - undo cpu_park_kho_kexec(), the kexec failed
+ *
+ * Context: process context, may sleep.
+ */
+void cpu_park_kho_kexec_cancel(void)
+{
+	unsigned int cpu;
+
+	guard(mutex)(&cpu_park_kho_lock);
+	for_each_cpu(cpu, &cpu_park_kho_passed)
+		__cpu_park_kho_remove(cpu);
+	cpumask_clear(&cpu_park_kho_passed);
+}
+
 static u64 cpu_park_kho_in_tsc;
 static u64 cpu_park_kho_handover_tsc;
-/* Handed over by the previous kernel and not claimed by an owner yet. */
-static struct cpumask cpu_park_kho_incoming;
-static DEFINE_SPINLOCK(cpu_park_kho_incoming_lock);
 
 /**
  * cpu_park_kho_claim() - become the owner of a CPU the previous kernel handed over
@@ -177,11 +253,11 @@ EXPORT_SYMBOL_FOR_MODULES(cpu_park_kho_stamps, "caretaker");
 /* Before smp_init(): keep the handed-over CPUs from being brought up. */
 static int __init cpu_park_kho_init(void)
 {
+	u64 tsc = cpu_park_kho_start_tsc ?: get_cycles();
 	struct cpu_park_kho_ser *ser;
 	unsigned int cpu, found;
 	phys_addr_t phys;
 	size_t size;
-	u64 tsc = get_cycles();
 	u32 i;
 
 	if (kho_retrieve_subtree(CPU_PARK_KHO_NAME, &phys, &size))
@@ -213,7 +289,8 @@ static int __init cpu_park_kho_init(void)
 		pr_info("CPU%u (physical id %#x) was handed over parked: not brought up\n",
 			found, ser->phys_id[i]);
 	}
-	pr_info("handed over at TSC %llu, found at TSC %llu\n", ser->out_tsc, tsc);
+	pr_info("handed over at TSC %llu, this kernel started at TSC %llu\n",
+		ser->out_tsc, tsc);
 	kho_restore_free(ser);
 	return 0;
 }

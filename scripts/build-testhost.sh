@@ -96,6 +96,7 @@ for t in $ct_tests; do
 done
 install -m755 "$CT_SRC/tools/testing/selftests/kvm/caretaker/caretaker_signing.sh" \
 	"$CT_SRC/tools/testing/selftests/kvm/caretaker/caretaker_kmemleak.sh" \
+	"$CT_SRC/tools/testing/selftests/kvm/caretaker/caretaker_kexec_pass_on.sh" \
 	"$ROOT/tests/kvm/caretaker/"
 ko=$(find "$CT_BUILD/modules" -name caretaker.ko | head -1)
 [ -n "$ko" ] || die "caretaker.ko is not among the installed modules"

@@ -162,6 +162,7 @@ struct caretaker_refusal caretaker_arch_incoming(struct caretaker_orphan *o,
 						 const struct kvm_caretaker_ser *ser,
 						 const void *data);
 void caretaker_arch_abandon(struct caretaker_orphan *o);
+bool caretaker_arch_can_take(const struct kvm_caretaker_ser *ser);
 void caretaker_arch_free(struct caretaker_orphan *o);
 int caretaker_arch_vcpu_status(struct caretaker_orphan *o,
 			       struct kvm_caretaker_vcpu_status *vs);

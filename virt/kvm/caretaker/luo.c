@@ -257,18 +257,52 @@ static int caretaker_luo_freeze(struct liveupdate_file_op_args *args)
 	return 0;
 }
 
+#if IS_ENABLED(CONFIG_KVM_CARETAKER_TEST_HOOKS)
+static bool test_refuse_kho;
+module_param(test_refuse_kho, bool, 0444);
+MODULE_PARM_DESC(test_refuse_kho,
+		 "Test only: take no orphan from the previous kernel, as a kernel that does not understand its format");
+#else
+#define test_refuse_kho false
+#endif
+
+static bool caretaker_luo_understood(const struct kvm_caretaker_ser *ser)
+{
+	if (ser->version != KVM_CARETAKER_KHO_VERSION ||
+	    (ser->features & ~KVM_CARETAKER_KHO_FEATURES) ||
+	    !caretaker_arch_can_take(ser) || test_refuse_kho) {
+		pr_err_ratelimited("orphan of format %u, features %#llx, runtime ABI %u: not understood%s, it runs on\n",
+				   ser->version, ser->features, ser->rt_abi,
+				   test_refuse_kho ? " (test_refuse_kho)" : "");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Before LUO uses any incoming session: if this module cannot take the
+ * orphan, LUO leaves every session as it came and passes them on at the
+ * next kexec, the guest running meanwhile, so that a kernel that
+ * understands it may adopt it.
+ */
+static bool caretaker_luo_can_retrieve(struct liveupdate_file_handler *handler,
+				       u64 serialized_data)
+{
+	if (!PAGE_ALIGNED(serialized_data) || !pfn_valid(PHYS_PFN(serialized_data))) {
+		pr_err_ratelimited("the orphan's serialized data is not where it says: it runs on\n");
+		return false;
+	}
+	return caretaker_luo_understood(phys_to_virt(serialized_data));
+}
+
 static int caretaker_luo_retrieve(struct liveupdate_file_op_args *args)
 {
 	struct kvm_caretaker_ser *ser = phys_to_virt(args->serialized_data);
 	struct file *file;
 	void *data;
 
-	if (ser->version != KVM_CARETAKER_KHO_VERSION ||
-	    (ser->features & ~KVM_CARETAKER_KHO_FEATURES)) {
-		pr_err_ratelimited("orphan of format %u, features %#llx: not understood, it runs on\n",
-				   ser->version, ser->features);
+	if (!caretaker_luo_understood(ser))
 		return -EOPNOTSUPP;
-	}
 	if (!ser->data_size || ser->data_size > (u64)ser->data.total_pages << PAGE_SHIFT) {
 		pr_err_ratelimited("the orphan's serialized data is malformed: it runs on\n");
 		return -EINVAL;
@@ -311,6 +345,7 @@ static const struct liveupdate_file_ops caretaker_luo_ops = {
 	.preserve = caretaker_luo_preserve,
 	.unpreserve = caretaker_luo_unpreserve,
 	.freeze = caretaker_luo_freeze,
+	.can_retrieve = caretaker_luo_can_retrieve,
 	.retrieve = caretaker_luo_retrieve,
 	.can_finish = caretaker_luo_can_finish,
 	.finish = caretaker_luo_finish,

@@ -996,6 +996,22 @@ static bool ct_x86_ranges_disjoint(const struct kvm_caretaker_range *r, u32 nr)
 }
 
 /**
+ * caretaker_arch_can_take() - does this module speak the previous
+ *	kernel's runtime ABI?
+ * @ser: the orphan's serialized root, as the previous kernel left it
+ *
+ * The new kernel only talks to the running runtime through its control
+ * block, so the block's version must be this module's.
+ *
+ * Context: any context.
+ * Return: true if caretaker_arch_incoming() may take the orphan.
+ */
+bool caretaker_arch_can_take(const struct kvm_caretaker_ser *ser)
+{
+	return ser->rt_abi == CTRT_ABI_VERSION;
+}
+
+/**
  * caretaker_arch_incoming() - the x86 part of an orphan the previous kernel left
  * @o: the orphan being rebuilt: its CPUs, vCPU ids and memslots set
  * @ser: its serialized root

@@ -26,7 +26,14 @@
  * they run.
  *
  * The subtree carries CPUs only: the memory their code runs from is
- * preserved by their owner, under its own ABI.
+ * preserved by their owner, under its own ABI.  A CPU nobody claims in
+ * the incoming kernel is handed on at its next kexec, as it came, only if
+ * LUO passes the previous kernel's state on unchanged (it could not use
+ * it); otherwise that kexec is refused.
+ *
+ * @out_tsc is the outgoing kernel's time stamp counter in
+ * liveupdate_reboot(); the incoming kernel logs it beside its own from
+ * the start of start_kernel().
  *
  * This interface is a contract: any change to the structure requires a
  * new CPU_PARK_KHO_NAME.

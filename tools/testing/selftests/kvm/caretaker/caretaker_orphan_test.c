@@ -4331,9 +4331,11 @@ static int ct_reboot_kexec(void)
 }
 
 /*
- * The caretaker fd preserved without the guest's memfds: .freeze() must
+ * A kexec while an orphan runs but is not preserved: the CPU park code
+ * refuses it (the CPU would run on memory the next kernel reuses).  The
+ * caretaker fd preserved without the guest's memfds: .freeze() must
  * refuse the kexec (the guest would run on memory the next kernel hands
- * out), the host stays up, and the orphan is as it was.
+ * out).  Either way the host stays up and the orphan is as it was.
  */
 static void test_luo_kexec_refused(void)
 {
@@ -4347,11 +4349,15 @@ static void test_luo_kexec_refused(void)
 	ifd = open("/host/initramfs.cpio", O_RDONLY);
 	if (kfd < 0 || ifd < 0)
 		ksft_exit_skip("no kernel to load for kexec in /host\n");
+	r = syscall(SYS_kexec_file_load, kfd, ifd, 1UL, "", 0UL);
+	TEST_ASSERT(!r, "kexec_file_load: %s", strerror(errno));
+	/* Not handed over: the next kernel would reuse what the CPU runs on. */
+	EXPECT_REFUSED(ct_reboot_kexec(), EBUSY,
+		       "is parked, and its owner did not hand it over");
+	ct_expect_beats(o->beats, 1, CT_BEATS_ALIVE, "after a kexec refused for the CPU");
 	session = ct_luo_session("caretaker-refused", false);
 	TEST_ASSERT(!ct_luo_preserve(session, o->ct_fd, CT_LUO_TOKEN_CT),
 		    "preserve the caretaker fd: %s", strerror(errno));
-	r = syscall(SYS_kexec_file_load, kfd, ifd, 1UL, "", 0UL);
-	TEST_ASSERT(!r, "kexec_file_load: %s", strerror(errno));
 	EXPECT_REFUSED(ct_reboot_kexec(), EBUSY,
 		       "memslot 0's memory is not preserved");
 	r = syscall(SYS_kexec_file_load, -1, -1, 0UL, NULL, (unsigned long)KEXEC_FILE_UNLOAD);
@@ -4431,7 +4437,7 @@ static bool ct_kmsg_stamps(__u64 *out_tsc, __u64 *in_tsc)
 		}
 		buf[n] = 0;
 		p = strstr(buf, key);
-		if (p && sscanf(p + strlen(key), "%llu, found at TSC %llu",
+		if (p && sscanf(p + strlen(key), "%llu, this kernel started at TSC %llu",
 				(unsigned long long *)out_tsc,
 				(unsigned long long *)in_tsc) == 2)
 			found = true;
@@ -4567,7 +4573,7 @@ static void test_kexec_stage2(void)
 	last = READ_ONCE(e->last_tsc) - off;
 	ksft_print_msg("kexec: stage 1 handed over at TSC %llu, the kexec started at %llu\n",
 		       (unsigned long long)m->stage1_tsc, (unsigned long long)out_tsc);
-	ksft_print_msg("kexec: this kernel found the CPU at %llu, %llu ms later\n",
+	ksft_print_msg("kexec: this kernel started at %llu, %llu ms later\n",
 		       (unsigned long long)in_tsc,
 		       (unsigned long long)((in_tsc - out_tsc) / khz));
 	ksft_print_msg("kexec: guest iterations from %lld ms before to %lld ms after it: %llu\n",
