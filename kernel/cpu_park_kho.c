@@ -165,9 +165,12 @@ int cpu_park_kho_kexec(bool pass_on)
 			continue;
 		incoming = cpu_park_kho_unclaimed(cpu);
 		if (!incoming || !pass_on) {
-			pr_err("kexec refused: CPU%u is parked, %s\n", cpu,
-			       incoming ? "handed over by the previous kernel, and neither taken over nor passed on" :
-			       "and its owner did not hand it over");
+			if (incoming)
+				pr_err("kexec refused: CPU%u is parked, handed over by the previous kernel, and neither taken over nor passed on\n",
+				       cpu);
+			else
+				pr_err("kexec refused: CPU%u is parked, and its owner did not hand it over\n",
+				       cpu);
 			err = -EBUSY;
 			goto undo;
 		}

@@ -30,7 +30,8 @@ refused)
 	;;
 esac
 
-cpu=$(dmesg | sed -n 's/.*cpu_park: CPU\([0-9]*\) (physical id .*) was handed over parked.*/\1/p' | head -1)
+handed='s/.*cpu_park: CPU\([0-9]*\) (physical id .*) was handed over parked.*/\1/p'
+cpu=$(dmesg | sed -n "$handed" | head -1)
 [ -n "$cpu" ] || fail "no CPU was handed over parked to this kernel"
 dmesg | grep 'cpu_park: handed over at TSC' || fail "no handover stamps"
 
@@ -39,7 +40,8 @@ for i in 1 2; do
 	if (exec 3</dev/liveupdate) 2>/tmp/luo_open; then
 		fail "open /dev/liveupdate succeeded (attempt $i)"
 	fi
-	grep -qi 'I/O error\|Input/output error' /tmp/luo_open || fail "open /dev/liveupdate: $(cat /tmp/luo_open)"
+	grep -qi 'I/O error\|Input/output error' /tmp/luo_open ||
+		fail "open /dev/liveupdate: $(cat /tmp/luo_open)"
 done
 dmesg | grep -q "$why" || fail "the log does not say: $why"
 dmesg | grep -q 'The incoming sessions are kept as they are' ||
