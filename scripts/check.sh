@@ -78,17 +78,24 @@ python3 "$REPORT" parse --plan "$smt_th/plan" \
 # Two CPUs, one vCPU thread per host core: with three, the kernel after
 # the kexec calibrated its TSC 0.1-0.5 % off (the boot CPU's thread was
 # descheduled mid-measurement).  CT_CARRY_TSC: see scripts/testhost/init.
-kx_th=$CT_BUILD/testhost-kexec
 step build-kernel-next env CT_NEXT=1 "$CT_TOP/scripts/build-kernel.sh"
-step build-testhost-kexec env CT_TH="$kx_th" CT_CARRY_TSC=1 CT_WITH_NEXT=1 \
-	CT_STAGES="$CT_TOP/tests/kexec/stages.conf" \
-	CT_PLANS="$CT_TOP/tests/kexec/caretaker-kexec.plan" CT_KVM_LIST=/dev/null \
-	"$CT_TOP/scripts/build-testhost.sh"
-rm -f "$kx_th/serial.log"
-CT_TH=$kx_th CT_SMP=2 CT_TCG_OPTS=thread=multi \
-	"$CT_TOP/scripts/run-testhost.sh" "$kx_th/serial.log" || true
-stage "kexec test host results ($kx_th/serial.log)"
-python3 "$REPORT" parse --plan "$kx_th/plan" \
-	--kunit /dev/null --out "$R/testhost-kexec.json" \
-	"$kx_th/serial.log" | grep -E '^(# FAIL|not ok [0-9]+ )' || true
+# kexec_host NAME PLAN STAGES WITH_NEXT(0|1)
+kexec_host() {
+	local th=$CT_BUILD/testhost-$1
+	step "build-testhost-$1" env CT_TH="$th" CT_CARRY_TSC=1 CT_WITH_NEXT="$4" \
+		CT_STAGES="$CT_TOP/tests/kexec/$3" \
+		CT_PLANS="$CT_TOP/tests/kexec/$2" CT_KVM_LIST=/dev/null \
+		"$CT_TOP/scripts/build-testhost.sh"
+	rm -f "$th/serial.log"
+	CT_TH=$th CT_SMP=2 CT_TCG_OPTS=thread=multi \
+		"$CT_TOP/scripts/run-testhost.sh" "$th/serial.log" || true
+	stage "$1 test host results ($th/serial.log)"
+	python3 "$REPORT" parse --plan "$th/plan" \
+		--kunit /dev/null --out "$R/testhost-$1.json" \
+		"$th/serial.log" | grep -E '^(# FAIL|not ok [0-9]+ )' || true
+}
+# Four kernels: preserve; no caretaker.ko; one that refuses; the next build.
+kexec_host kexec caretaker-kexec.plan stages.conf 1
+# The session finished without the guest's memfd retrieved.
+kexec_host kexec-finish finish.plan finish-stages.conf 0
 summary

@@ -39,6 +39,8 @@ struct caretaker_refusal {
  * @folios: the pinned folios of [@offset, @offset + @npages pages)
  * @nr_folios: entries in @folios
  * @pfns: the host frame of each of the @npages guest pages
+ * @nr_held: of @pfns, how many the orphan holds (an incoming orphan's,
+ *	caretaker_mem_hold())
  * @frozen: @file is frozen (shmem_freeze()) by this memslot
  */
 struct caretaker_mem_slot {
@@ -51,6 +53,7 @@ struct caretaker_mem_slot {
 	struct folio **folios;
 	unsigned int nr_folios;
 	unsigned long *pfns;
+	unsigned long nr_held;
 	bool frozen;
 };
 
@@ -132,6 +135,8 @@ struct file *caretaker_orphan_incoming(const struct kvm_caretaker_ser *ser, cons
 /* memory.c */
 struct caretaker_refusal caretaker_mem_pin(struct caretaker_orphan *o, struct kvm *kvm);
 void caretaker_mem_release(struct caretaker_orphan *o);
+int caretaker_mem_hold(struct caretaker_orphan *o);
+void caretaker_mem_unhold(struct caretaker_orphan *o);
 void *caretaker_mem_kaddr(struct caretaker_orphan *o, gpa_t gpa);
 struct caretaker_refusal caretaker_mem_check_adopter(struct caretaker_orphan *o,
 						     struct kvm *kvm);

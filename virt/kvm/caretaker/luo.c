@@ -322,18 +322,14 @@ static int caretaker_luo_retrieve(struct liveupdate_file_op_args *args)
 }
 
 /*
- * The session must not finish while the guest still runs on memory it
- * holds: LUO's memfd handler frees the folios nobody retrieved at finish.
+ * Not before the caretaker fd is retrieved: until then nothing holds the
+ * guest's memory, and LUO's memfd handler frees the folios of a memfd
+ * nobody retrieved at finish.  Once retrieved, the orphan holds every
+ * page its guest runs on itself (caretaker_mem_hold()).
  */
 static bool caretaker_luo_can_finish(struct liveupdate_file_op_args *args)
 {
-	struct caretaker_orphan *o;
-
-	if (args->retrieve_status <= 0)
-		return false;
-	o = args->file->private_data;
-	guard(mutex)(&o->lock);
-	return o->state != KVM_CARETAKER_STATE_DETACHED;
+	return args->retrieve_status > 0;
 }
 
 static void caretaker_luo_finish(struct liveupdate_file_op_args *args)

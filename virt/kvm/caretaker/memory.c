@@ -4,6 +4,7 @@
  * may touch them.
  */
 #include <linux/file.h>
+#include <linux/kexec_handover.h>
 #include <linux/kvm_host.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
@@ -159,6 +160,57 @@ void caretaker_mem_release(struct caretaker_orphan *o)
 	kfree(o->slots);
 	o->slots = NULL;
 	o->nr_slots = 0;
+}
+
+/**
+ * caretaker_mem_hold() - an incoming orphan holds the pages its guest runs on
+ * @o: the orphan, its memslots read from the previous kernel
+ *
+ * The pages belong to memfds LUO preserved; LUO's memfd handler frees
+ * those of a memfd nobody retrieved when the session finishes.  The
+ * guest must keep them: the orphan takes its own reference on each page,
+ * now or when the memfd handler restores it (kho_hold_page()).
+ *
+ * Context: process context, may sleep.
+ * Return: 0, or a negative errno; what is held stays held, the guest
+ * running on it (caretaker_mem_unhold() lets go once the guest is off).
+ */
+int caretaker_mem_hold(struct caretaker_orphan *o)
+{
+	int err;
+	u32 i;
+
+	for (i = 0; i < o->nr_slots; i++) {
+		struct caretaker_mem_slot *ms = &o->slots[i];
+
+		for (; ms->nr_held < ms->npages; ms->nr_held++) {
+			err = kho_hold_page(PFN_PHYS(ms->pfns[ms->nr_held]));
+			if (err) {
+				pr_err_ratelimited("memslot %u: cannot hold guest frame %#lx: %d\n",
+						   ms->id, ms->pfns[ms->nr_held], err);
+				return err;
+			}
+		}
+	}
+	return 0;
+}
+
+/**
+ * caretaker_mem_unhold() - undo caretaker_mem_hold()
+ * @o: the orphan; its guest no longer runs on the pages
+ *
+ * Context: process context, may sleep.
+ */
+void caretaker_mem_unhold(struct caretaker_orphan *o)
+{
+	u32 i;
+
+	for (i = 0; i < o->nr_slots; i++) {
+		struct caretaker_mem_slot *ms = &o->slots[i];
+
+		for (; ms->nr_held; ms->nr_held--)
+			kho_unhold_page(PFN_PHYS(ms->pfns[ms->nr_held - 1]));
+	}
 }
 
 /*

@@ -58,8 +58,10 @@ static void caretaker_orphan_undo(struct caretaker_orphan *o)
 		caretaker_parking(false);
 		o->parking = false;
 	}
-	if (!o->leaked)
+	if (!o->leaked) {
+		caretaker_mem_unhold(o);
 		caretaker_mem_release(o);
+	}
 	if (o->src) {
 		if (o->state == KVM_CARETAKER_STATE_PREPARED) {
 			mutex_lock(&o->src->slots_lock);
@@ -418,13 +420,15 @@ static void caretaker_orphan_abandon(struct caretaker_orphan *o)
  * LUO's retrieve: rebuilds the orphan, DETACHED, around the runtime that
  * still runs its guest on CPUs this kernel left parked, and returns a new
  * caretaker fd's file for it.  ATTACH adopts it as it would one of this
- * kernel's; until then its memory belongs to the memfds LUO preserved,
- * which the adopter must map.
+ * kernel's.  Its memory belongs to the memfds LUO preserved, which the
+ * adopter must map, and the orphan holds a reference on every page
+ * (caretaker_mem_hold()), so the guest keeps it even if the session
+ * finishes without the memfds being retrieved.
  *
  * Context: process context, may sleep.
  * Return: the file, or an ERR_PTR(); on failure the guest runs on, its
- * pages stay allocated and its CPUs parked until the next kexec, which
- * does not carry them on yet (see caretaker.rst).
+ * pages stay allocated (held for good) and its CPUs parked; this kernel
+ * then refuses to kexec (see caretaker.rst).
  */
 struct file *caretaker_orphan_incoming(const struct kvm_caretaker_ser *ser, const void *data)
 {
@@ -474,6 +478,8 @@ struct file *caretaker_orphan_incoming(const struct kvm_caretaker_ser *ser, cons
 		if (!ms->pfns)
 			r = CARETAKER_REFUSE(-ENOMEM, "out of memory");
 	}
+	if (!r.err && caretaker_mem_hold(o))
+		r = CARETAKER_REFUSE(-EBUSY, "the guest's memory is not all there");
 	if (!r.err)
 		r = caretaker_arch_incoming(o, ser, data);
 	if (r.err) {

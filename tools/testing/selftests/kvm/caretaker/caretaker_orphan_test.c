@@ -1160,6 +1160,14 @@ static void ct_guest_back_with_memfds(struct ct_guest *g)
  */
 /* A VM that does not opt in to the caretaker (for runs without caretaker.ko). */
 static bool ct_no_opt_in;
+/*
+ * The trail's pages in a memslot of their own (CT_TRAIL_SLOT), apart from
+ * the guest's code, stack and page tables: a holder that retrieves only
+ * that memfd still sees the guest's progress.
+ */
+static bool ct_trail_own_slot;
+#define CT_TRAIL_SLOT		10
+#define CT_TRAIL_SLOT_GPA	0x40000000ULL
 
 static void __ct_guest_create(struct ct_guest *g, __u32 nr_vcpus, void *guest_code,
 			      int pages)
@@ -1173,7 +1181,14 @@ static void __ct_guest_create(struct ct_guest *g, __u32 nr_vcpus, void *guest_co
 	g->vm = __vm_create(VM_SHAPE_DEFAULT, nr_vcpus, 0);
 	if (!ct_no_opt_in)
 		vm_enable_cap(g->vm, KVM_CAP_CARETAKER, 0);
-	beat_gva = vm_alloc_pages(g->vm, pages);
+	if (ct_trail_own_slot) {
+		vm_userspace_mem_region_add(g->vm, VM_MEM_SRC_ANONYMOUS, CT_TRAIL_SLOT_GPA,
+					    CT_TRAIL_SLOT, pages, 0);
+		beat_gva = CT_TRAIL_SLOT_GPA;
+		virt_map(g->vm, beat_gva, CT_TRAIL_SLOT_GPA, pages);
+	} else {
+		beat_gva = vm_alloc_pages(g->vm, pages);
+	}
 	for (i = 0; i < nr_vcpus; i++) {
 		g->vcpus[i] = vm_vcpu_add(g->vm, i, guest_code);
 		vcpu_args_set(g->vcpus[i], 1, beat_gva + i * sizeof(struct ct_beat));
@@ -4380,11 +4395,14 @@ static void test_luo_kexec_refused(void)
  */
 static void test_kexec_stage1(void)
 {
-	struct ct_orphan *o = ct_orphan_make(1, CT_A_TRAIL);
-	struct ct_trail *tr = (struct ct_trail *)o->beats;
+	struct ct_orphan *o;
+	struct ct_trail *tr;
 	struct ct_kexec_meta *m;
 	int session, meta;
 	__u32 i;
+
+	o = ct_orphan_make(1, CT_A_TRAIL);
+	tr = (struct ct_trail *)o->beats;
 
 	if (!(kvm_check_cap(KVM_CAP_CARETAKER) & KVM_CARETAKER_FEAT_LUO))
 		ksft_exit_skip("caretaker.ko does not claim KVM_CARETAKER_FEAT_LUO\n");
@@ -4509,26 +4527,71 @@ static void vmm_b_kexec(struct ct_orphan *o)
 }
 
 /*
+ * The guest ran through the kexec (or kexecs): its iterations, in host
+ * TSC (the guest's minus its TSC offset), began before stage 1 handed it
+ * over and went on after this kernel started, with no gap above
+ * CT_KEXEC_MAX_GAP_MS.  Returns the holder's mapping of the trail.
+ */
+static struct ct_trail *ct_kexec_check_trail(struct ct_orphan *o,
+					     const struct ct_kexec_meta *m)
+{
+	const struct ct_epoch_stats *e;
+	__u64 out_tsc, in_tsc, off, first, last, khz;
+	struct ct_trail *tr;
+
+	TEST_ASSERT(ct_kmsg_stamps(&out_tsc, &in_tsc),
+		    "this kernel logged no CPU park handover");
+	tr = ct_map_guest(o, o->h.beat_gpa, CT_TRAIL_PAGES * getpagesize());
+	o->beats = &tr->beat;
+	ct_expect_beats(&tr->beat, 1, CT_BEATS_ALIVE, "after the kexec");
+	e = &tr->ep[m->epoch];
+	off = o->h.state[0].tsc_offset;
+	khz = o->h.state[0].tsc_khz;
+	first = READ_ONCE(e->first_tsc) - off;
+	last = READ_ONCE(e->last_tsc) - off;
+	ksft_print_msg("kexec: stage 1 handed over at TSC %llu, the kexec started at %llu\n",
+		       (unsigned long long)m->stage1_tsc, (unsigned long long)out_tsc);
+	ksft_print_msg("kexec: this kernel started at %llu, %llu ms later\n",
+		       (unsigned long long)in_tsc,
+		       (unsigned long long)((in_tsc - out_tsc) / khz));
+	ksft_print_msg("kexec: guest iterations from %lld ms before to %lld ms after it: %llu\n",
+		       (long long)(out_tsc - first) / (long long)khz,
+		       (long long)(last - in_tsc) / (long long)khz,
+		       (unsigned long long)READ_ONCE(e->iters));
+	ksft_print_msg("kexec: longest gap %llu us, ended %lld ms after the kexec started\n",
+		       (unsigned long long)(READ_ONCE(e->max_gap) * 1000 / khz),
+		       (long long)(READ_ONCE(e->max_gap_end) - off - out_tsc) / (long long)khz);
+	TEST_ASSERT(out_tsc && in_tsc > out_tsc, "stamps out of order");
+	TEST_ASSERT((__s64)(first - out_tsc) < 0,
+		    "the guest's first iteration is not before the kexec");
+	TEST_ASSERT((__s64)(last - in_tsc) > 0,
+		    "the guest's last iteration is not after this kernel started");
+	TEST_ASSERT(READ_ONCE(e->max_gap) < CT_KEXEC_MAX_GAP_MS * khz,
+		    "the guest stopped for %llu ms (bound %d ms)",
+		    (unsigned long long)(READ_ONCE(e->max_gap) / khz), CT_KEXEC_MAX_GAP_MS);
+	o->last_tsc[0] = READ_ONCE(tr->beat.tsc);
+	TEST_ASSERT((in_tsc - out_tsc) / khz > 2 * CT_KEXEC_MAX_GAP_MS,
+		    "the handover took %llu ms: too short to show anything",
+		    (unsigned long long)((in_tsc - out_tsc) / khz));
+	return tr;
+}
+
+/*
  * Stage 2: the guest ran through the kexec.  Its iterations, in host TSC
  * (the guest's minus its TSC offset), began before the outgoing kernel
- * started the kexec and go on after this kernel found its parked CPU,
- * with no gap above CT_KEXEC_MAX_GAP_MS; the CPU is still parked.
+ * started the kexec and go on after this kernel started, with no gap
+ * above CT_KEXEC_MAX_GAP_MS; the CPU is still parked.
  */
 static void test_kexec_stage2(void)
 {
 	struct ct_orphan *o = calloc(1, sizeof(*o));
-	const struct ct_epoch_stats *e;
-	__u64 out_tsc, in_tsc, off, first, last, khz;
 	struct liveupdate_session_finish finish = { .size = sizeof(finish) };
 	struct kvm_caretaker_vcpu_status vs;
 	struct ct_kexec_meta *m;
-	struct ct_trail *tr;
 	int session, meta;
 	__u32 i;
 
 	TEST_ASSERT(o, "calloc");
-	TEST_ASSERT(ct_kmsg_stamps(&out_tsc, &in_tsc),
-		    "this kernel logged no CPU park handover");
 	session = ct_luo_session(CT_LUO_KEXEC_SESSION, true);
 	/*
 	 * Nothing retrieved yet: finishing would free the memfds' pages the
@@ -4563,42 +4626,8 @@ static void test_kexec_stage2(void)
 		       (unsigned long long)vs.exits,
 		       (unsigned long long)vs.host_interrupts, (unsigned long long)vs.nmis);
 
-	tr = ct_map_guest(o, o->h.beat_gpa, getpagesize());
-	o->beats = &tr->beat;
-	ct_expect_beats(&tr->beat, 1, CT_BEATS_ALIVE, "after the kexec");
-	e = &tr->ep[m->epoch];
-	off = o->h.state[0].tsc_offset;
-	khz = o->h.state[0].tsc_khz;
-	first = READ_ONCE(e->first_tsc) - off;
-	last = READ_ONCE(e->last_tsc) - off;
-	ksft_print_msg("kexec: stage 1 handed over at TSC %llu, the kexec started at %llu\n",
-		       (unsigned long long)m->stage1_tsc, (unsigned long long)out_tsc);
-	ksft_print_msg("kexec: this kernel started at %llu, %llu ms later\n",
-		       (unsigned long long)in_tsc,
-		       (unsigned long long)((in_tsc - out_tsc) / khz));
-	ksft_print_msg("kexec: guest iterations from %lld ms before to %lld ms after it: %llu\n",
-		       (long long)(out_tsc - first) / (long long)khz,
-		       (long long)(last - in_tsc) / (long long)khz,
-		       (unsigned long long)READ_ONCE(e->iters));
-	ksft_print_msg("kexec: longest gap %llu us, ended %lld ms after the kexec started\n",
-		       (unsigned long long)(READ_ONCE(e->max_gap) * 1000 / khz),
-		       (long long)(READ_ONCE(e->max_gap_end) - off - out_tsc) / (long long)khz);
-	TEST_ASSERT(out_tsc && in_tsc > out_tsc, "stamps out of order");
-	TEST_ASSERT((__s64)(first - out_tsc) < 0,
-		    "the guest's first iteration is not before the kexec");
-	TEST_ASSERT((__s64)(last - in_tsc) > 0,
-		    "the guest's last iteration is not after this kernel found its CPU");
-	TEST_ASSERT(READ_ONCE(e->max_gap) < CT_KEXEC_MAX_GAP_MS * khz,
-		    "the guest stopped for %llu ms (bound %d ms)",
-		    (unsigned long long)(READ_ONCE(e->max_gap) / khz), CT_KEXEC_MAX_GAP_MS);
-	o->last_tsc[0] = READ_ONCE(tr->beat.tsc);
-	TEST_ASSERT((in_tsc - out_tsc) / khz > 2 * CT_KEXEC_MAX_GAP_MS,
-		    "the handover took %llu ms: too short to show anything",
-		    (unsigned long long)((in_tsc - out_tsc) / khz));
+	ct_kexec_check_trail(o, m);
 
-	/* Not before the guest is adopted: its memory would go. */
-	TEST_ASSERT(ioctl(session, LIVEUPDATE_SESSION_FINISH, &finish) == -1 && errno == EBUSY,
-		    "finishing the session before ATTACH: errno %d, expected EBUSY", errno);
 	ct_vmm_b(o, vmm_b_kexec);
 	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_ATTACHED, 1);
 	TEST_ASSERT(ct_cpu_online(ct_cpus[0]) == 1, "CPU %u is not back online", ct_cpus[0]);
@@ -4612,6 +4641,108 @@ static void test_kexec_stage2(void)
 	close(session);
 	close(meta);
 	ct_orphan_close(o);
+}
+
+/* Stage 1 of the finish test: as kexec_stage1, the trail in a memslot of its own. */
+static void test_kexec_finish_stage1(void)
+{
+	ct_trail_own_slot = true;
+	test_kexec_stage1();
+}
+
+/* Touch @mb MiB of fresh memory with a pattern, then give it back. */
+static void ct_memory_pressure(size_t mb)
+{
+	size_t len = mb << 20;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	TEST_ASSERT(p != MAP_FAILED, "mmap %zu MiB", mb);
+	memset(p, 0xa5, len);
+	munmap(p, len);
+}
+
+/* MemAvailable, in MiB. */
+static size_t ct_mem_available_mb(void)
+{
+	char line[128];
+	size_t kb = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	TEST_ASSERT(f, "open /proc/meminfo");
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb >> 10;
+}
+
+/*
+ * Stage 2 of the finish test: the caretaker fd and only the trail's memfd
+ * are retrieved, and the session finishes, so LUO's memfd handler frees
+ * what it preserved of the other memfd, the guest's code, stack and page
+ * tables.  The orphan holds those pages itself: after most of the free
+ * memory was handed out and written, the guest still runs.  Closing the
+ * caretaker fd then ends the guest and gives the CPU back.
+ */
+static void test_kexec_finish_stage2(void)
+{
+	struct liveupdate_session_finish finish = { .size = sizeof(finish) };
+	struct ct_orphan *o = calloc(1, sizeof(*o));
+	struct kvm_caretaker_vcpu_status vs;
+	struct ct_kexec_meta *m;
+	size_t mb;
+	int session, meta;
+	__u32 i, k;
+
+	TEST_ASSERT(o, "calloc");
+	session = ct_luo_session(CT_LUO_KEXEC_SESSION, true);
+	meta = ct_luo_retrieve(session, CT_LUO_TOKEN_META);
+	TEST_ASSERT(meta >= 0, "retrieve the meta memfd: %s", strerror(errno));
+	m = mmap(NULL, sizeof(*m), PROT_READ, MAP_SHARED, meta, 0);
+	TEST_ASSERT(m != MAP_FAILED && m->magic == CT_KEXEC_MAGIC, "the meta memfd");
+	o->h = m->h;
+	k = ct_gpa_slot(&o->h, o->h.beat_gpa);
+	TEST_ASSERT(o->h.nr_slots > 1 && o->h.slots[k].slot == CT_TRAIL_SLOT,
+		    "the trail is not in a memslot of its own");
+	for (i = 0; i < o->h.nr_slots; i++)
+		o->memfds[i] = -1;
+	o->ct_fd = ct_luo_retrieve(session, CT_LUO_TOKEN_CT);
+	TEST_ASSERT(o->ct_fd >= 0, "retrieve the caretaker fd: %s", strerror(errno));
+	o->memfds[k] = ct_luo_retrieve(session, CT_LUO_TOKEN_MEMFD + k);
+	TEST_ASSERT(o->memfds[k] >= 0, "retrieve the trail's memfd: %s", strerror(errno));
+	o->eventfd = -1;
+	o->fig = mmap(NULL, getpagesize(), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(o->fig != MAP_FAILED, "mmap");
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+	ct_expect_cpu_parked(ct_cpus[0]);
+	ct_kexec_check_trail(o, m);
+
+	TEST_ASSERT(!ioctl(session, LIVEUPDATE_SESSION_FINISH, &finish),
+		    "finish the session with a memfd not retrieved: %s", strerror(errno));
+	ct_expect_beats(o->beats, 1, CT_BEATS_ALIVE, "after the finish");
+	mb = ct_mem_available_mb() * 3 / 4;
+	ksft_print_msg("kexec: session finished, %u of %u memfds retrieved; writing %zu MiB\n",
+		       1, o->h.nr_slots, mb);
+	ct_memory_pressure(mb);
+	vs = ct_vcpu_status(o->ct_fd, 0);
+	ksft_print_msg("kexec: after the memory pressure: state %u, %llu exits, exit %#llx at %#llx\n",
+		       vs.state, (unsigned long long)vs.exits,
+		       (unsigned long long)vs.blocked_exit_code,
+		       (unsigned long long)vs.blocked_rip);
+	ct_expect_beats(o->beats, 1, CT_BEATS_ALIVE, "after the finish and the memory pressure");
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+	TEST_ASSERT(vs.state == KVM_CARETAKER_VCPU_RUNNING,
+		    "the guest is in state %u after the finish (exit %#llx)", vs.state,
+		    (unsigned long long)vs.blocked_exit_code);
+	ksft_print_msg("kexec: guest still running after the finish: %llu exits, %llu ms detached\n",
+		       (unsigned long long)vs.exits,
+		       (unsigned long long)vs.detached_ns / 1000000);
+	close(session);
+	close(meta);
+	ct_orphan_close(o);
+	TEST_ASSERT(ct_cpu_online(ct_cpus[0]) == 1, "CPU %u is not back online", ct_cpus[0]);
 }
 
 static const struct {
@@ -4644,6 +4775,8 @@ static const struct {
 	{ "luo_kexec_refused", test_luo_kexec_refused },
 	{ "kexec_stage1", test_kexec_stage1, true },
 	{ "kexec_stage2", test_kexec_stage2, true },
+	{ "kexec_finish_stage1", test_kexec_finish_stage1, true },
+	{ "kexec_finish_stage2", test_kexec_finish_stage2, true },
 	{ "bench", test_bench, true },
 	{ "demo", test_demo, true },
 };
@@ -4720,10 +4853,8 @@ int main(int argc, char *argv[])
 	 * spare), and after the kexec its CPU is parked, as it must be.
 	 */
 	nr_cpus = CT_MAX_VCPUS;
-	if (argc > 1 && !strcmp(argv[1], "kexec_stage1"))
-		nr_cpus = 1;
-	if (argc > 1 && !strcmp(argv[1], "kexec_stage2"))
-		nr_cpus = 0;
+	if (argc > 1 && !strncmp(argv[1], "kexec_", 6))
+		nr_cpus = strstr(argv[1], "stage1") ? 1 : 0;
 	for (c = 0; c < nr_cpus; c++)
 		if (ct_cpu_online(ct_cpus[c]) != 1)
 			ksft_exit_skip("CPU %u is not an online hotpluggable CPU\n",
