@@ -4727,7 +4727,7 @@ static void test_kexec_finish_stage2(void)
 		       1, o->h.nr_slots, mb);
 	ct_memory_pressure(mb);
 	vs = ct_vcpu_status(o->ct_fd, 0);
-	ksft_print_msg("kexec: after the memory pressure: state %u, %llu exits, exit %#llx at %#llx\n",
+	ksft_print_msg("kexec: after the pressure: state %u, %llu exits, exit %#llx at %#llx\n",
 		       vs.state, (unsigned long long)vs.exits,
 		       (unsigned long long)vs.blocked_exit_code,
 		       (unsigned long long)vs.blocked_rip);
@@ -4736,7 +4736,7 @@ static void test_kexec_finish_stage2(void)
 	TEST_ASSERT(vs.state == KVM_CARETAKER_VCPU_RUNNING,
 		    "the guest is in state %u after the finish (exit %#llx)", vs.state,
 		    (unsigned long long)vs.blocked_exit_code);
-	ksft_print_msg("kexec: guest still running after the finish: %llu exits, %llu ms detached\n",
+	ksft_print_msg("kexec: guest running after the finish: %llu exits, %llu ms detached\n",
 		       (unsigned long long)vs.exits,
 		       (unsigned long long)vs.detached_ns / 1000000);
 	close(session);
