@@ -263,8 +263,11 @@ static int __init cpu_park_kho_init(void)
 	size_t size;
 	u32 i;
 
-	if (kho_retrieve_subtree(CPU_PARK_KHO_NAME, &phys, &size))
+	if (kho_retrieve_subtree(CPU_PARK_KHO_NAME, &phys, &size)) {
+		if (is_kho_boot())
+			pr_info("none handed over; this kernel started at TSC %llu\n", tsc);
 		return 0;
+	}
 	if (size < sizeof(*ser)) {
 		pr_err("handover data of %zu bytes is too short: parked CPUs are brought up\n",
 		       size);

@@ -10,6 +10,11 @@
       runs of each kind, with the definitions, into DIR/bench.txt and
       DIR/bench.csv.  Exits 1 if the test did not pass or left no figures.
 
+  perf-report.py LOG --mode kexec [--out DIR]
+      make bench's kexec boot: the CT-KXBENCH lines, median and max per
+      kind (caretaker, pause) and the ratio of the stalls, into
+      DIR/kexec.txt and DIR/kexec.csv.
+
   perf-report.py --follow LOG [--done FILE]
       Follow LOG while the test host runs (until FILE exists) and print
       the guest's progress compactly: events as they happen, one status
@@ -42,15 +47,30 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from report import KERNEL_BAD  # noqa: E402  (one definition of a bad kernel line)
 
-REC = re.compile(r'(CT-(?:BENCH|DEMO)) ([a-z][a-z-]*)((?: [a-z_0-9]+=\S*)*)')
+REC = re.compile(r'(CT-(?:BENCH|DEMO|KXBENCH)) ([a-z][a-z-]*)((?: [a-z_0-9]+=\S*)*)')
 KV = re.compile(r'([a-z_0-9]+)=(\S*)')
 BIN_MS = 250
 BLOCKS = '▁▂▃▄▅▆▇█'
 EVENT_MARK = {'PREPARE': 'P', 'PAUSE': 'p', 'DETACH': 'D', 'VMM-EXIT': 'X',
-              'VMM-START': 'S', 'ATTACH': 'A', 'RUN': 'R'}
+              'VMM-START': 'S', 'ATTACH': 'A', 'RUN': 'R', 'KEXEC': 'K'}
 EPOCH_MARK = {'warmup': 'w', 'quiet': 'q', 'prepare': 'p', 'detach': 'd',
               'exit': 'x', 'absence': '-', 'build': 'b', 'attach': 'a',
               'after': 'f'}
+
+KEXEC_DEFINITIONS = """\
+Across a kexec (make demo's second boot): the same runs as a VMM restart,
+with the host kexecing in the middle.  caretaker: PREPARE, DETACH, VMM A
+exits, the orphan and its memfds go into a LUO session, kexec (K: from
+the outgoing kernel's liveupdate_reboot() stamp to the incoming kernel's
+start_kernel()), VMM B retrieves them and ATTACHes; classic: VMM A pauses
+the vCPU, saves its state into a memfd of the session and exits, kexec
+(K: from that hand-over to the next kernel's start), VMM B restores it.
+The guest samples its own counter into its memory every 50 ms; that memory
+crosses the kexec.  live update stall: caretaker, the longest gap from
+200 ms before DETACH to 200 ms after ATTACH; classic, from the pause to
+200 ms after the restored vCPU runs.  progress: the guest's rate from VMM
+A's exit to VMM B's start as a share of its rate in the quiet second.
+"""
 
 DEFINITIONS = """\
 Definitions (every time is a gap in the guest's own TSC trail: the guest
@@ -131,8 +151,9 @@ class Log:
         self.host = [l for l in lines if l.startswith('CT-HOST:')]
         self.kernel_bad = [l.strip() for l in lines if KERNEL_BAD.search(l)]
 
-    def of(self, kind):
-        return [kv for (_, k, kv) in self.records if k == kind]
+    def of(self, kind, prefix=None):
+        return [kv for (p, k, kv) in self.records
+                if k == kind and (prefix is None or p == prefix)]
 
     def problems(self):
         """Why the figures may be incomplete, in words."""
@@ -293,16 +314,21 @@ def timeline(run, width=60):
 def demo_text(log, runs):
     cfg = (log.of('config') or [{}])[-1]
     t_ms = cfg.get('absence_ms')
-    lines = [f'caretaker demo: a VMM restart with T = '
-             f'{t_ms / 1000 if t_ms else "?"} s without any VMM, the '
-             'caretaker\'s way and the classic way',
-             f'(figures from {log.source})', '']
+    if cfg.get('kexec'):
+        title = ('caretaker demo: a live update of the host (kexec), the caretaker\'s '
+                 'way (PREPARE, DETACH, kexec, ATTACH) and the classic way (pause, '
+                 'save, kexec, restore); the guest sampled itself into its memory')
+    else:
+        title = (f'caretaker demo: a VMM restart with T = '
+                 f'{t_ms / 1000 if t_ms else "?"} s without any VMM, the '
+                 'caretaker\'s way and the classic way')
+    lines = [title, f'(figures from {log.source})', '']
     lines.append('Guest progress per 250 ms (one character), as a share of '
                  'its attached rate in the quiet window: █ = 100 %, '
                  '· = no progress at all.')
     lines.append('Events: P PREPARE, D DETACH, X VMM A gone (VMM-EXIT), '
                  'S VMM B started, A ATTACH, R VMM B runs the vCPU, '
-                 'p pause (classic), * several.')
+                 'p pause (classic), K kexec, * several.')
     lines.append('Epochs: w warmup, q quiet (noise floor), p prepare, '
                  'd detach, x VMM A exits, - absence, b VMM B builds, '
                  'a attach, f after.')
@@ -315,8 +341,11 @@ def demo_text(log, runs):
         if ev:
             lines.append(f'  events: {ev}')
     lines.append('')
-    lines.extend(demo_figures(runs))
+    lines.extend(demo_figures(runs, bool(cfg.get('kexec'))))
     lines.append('')
+    if cfg.get('kexec'):
+        lines.append(KEXEC_DEFINITIONS)
+        return lines
     lines.extend(tick_text(log))
     lines.append(DEFINITIONS)
     return lines
@@ -356,7 +385,7 @@ def tick_text(log):
     return out
 
 
-def demo_figures(runs):
+def demo_figures(runs, kexec=False):
     ct = next((r.figures for r in runs if r.kind == 'caretaker' and r.figures), None)
     cl = next((r.figures for r in runs if r.kind == 'classic' and r.figures), None)
     if not ct and not cl:
@@ -386,8 +415,12 @@ def demo_figures(runs):
     def progress(k):
         return f'{get(k, "progress_pct")} % of attached'
 
-    for name, f in (('restart stall', restart), ('  the monitor saw', monitor),
-                    ('progress without a VMM', progress)):
+    rows = [('restart stall', restart), ('  the monitor saw', monitor),
+            ('progress without a VMM', progress)]
+    if kexec:
+        # The guest sampled itself: no holder's monitor crosses a kexec.
+        rows = [('live update stall', restart), ('progress without a VMM', progress)]
+    for name, f in rows:
         out.append(f'{name:34} {col(ct, f):44} {col(cl, f)}')
     if ct:
         name = "the kernel's own stall_ns"
@@ -400,7 +433,12 @@ def demo_figures(runs):
         k = r.figures
         if k:
             out.append(f'TSC, run {r.nr} ({r.kind}): ' + tsc_words(k))
-    if ct and get(ct, 'progress_pct') is not None:
+    if ct and get(ct, 'progress_pct') is not None and kexec:
+        out.append('')
+        out.append(f'Across the kexec, without any VMM, the guest kept '
+                   f'{get(ct, "progress_pct"):.1f} % of its attached progress '
+                   'under the caretaker.')
+    elif ct and get(ct, 'progress_pct') is not None:
         p = get(ct, 'progress_pct')
         out.append('')
         out.append(f'Without any VMM the guest kept {p:.1f} % of its attached '
@@ -440,7 +478,7 @@ def svg_text(x, y, s, size=12, anchor='start', extra=''):
             f'text-anchor="{anchor}" {extra}>{html.escape(str(s))}</text>')
 
 
-def write_svg(runs, path, absence_ms):
+def write_svg(runs, path, absence_ms, kexec=False):
     runs = [r for r in runs if r.samples]
     W, PH, L, R, T, B = 960, 280, 80, 30, 56, 52
     H = T + len(runs) * (PH + 20) + 10
@@ -450,12 +488,15 @@ def write_svg(runs, path, absence_ms):
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
            f'viewBox="0 0 {W} {H}" font-family="sans-serif">',
            '<rect width="100%" height="100%" fill="white"/>',
-           svg_text(W / 2, 24, 'Guest progress across a VMM restart'
+           svg_text(W / 2, 24, 'Guest progress across a live update of the host '
+                    '(kexec, K)' if kexec else 'Guest progress across a VMM restart'
                     + (f' (T = {absence_ms / 1000:g} s without any VMM)'
                        if absence_ms else ''), 16, 'middle',
                     'font-weight="bold"'),
-           svg_text(W / 2, 42, 'the guest\'s loop counter, sampled by the '
-                    'holder every 50 ms; grey: quiet window (noise floor); '
+           svg_text(W / 2, 42, 'the guest\'s loop counter, '
+                    + ('sampled by the guest itself every 50 ms into its memory; '
+                       if kexec else 'sampled by the holder every 50 ms; ')
+                    + 'grey: quiet window (noise floor); '
                     'yellow: no VMM process exists', 11, 'middle')]
     for i, r in enumerate(runs):
         y0 = T + i * (PH + 20)
@@ -688,6 +729,52 @@ def overhead_text(log):
     return out
 
 
+def kexec_text(log):
+    """make bench, its kexec boot: a live update across a kexec vs pausing the VM across it."""
+    runs = log.of('run', 'CT-KXBENCH')
+    by = {}
+    for kv in runs:
+        by.setdefault(kv.get('kind'), []).append(kv)
+
+    def col(kind, key):
+        return [v for v in (get(kv, key) for kv in by.get(kind, [])) if v is not None]
+
+    out = ['Live update across a host kexec (one boot, a kexec between runs, '
+           'the kinds alternating):',
+           '  stall: the longest gap in the guest\'s own TSC trail from the start of '
+           'the update (PREPARE; baseline: the pause) until the new VMM runs it',
+           '  kexec: the outgoing kernel\'s stamp (liveupdate_reboot()) to the '
+           'incoming kernel\'s (start_kernel()); baseline runs hand no CPU over, so '
+           'from the end of the stage to the next kernel\'s start (CLOCK_BOOTTIME)',
+           '  progress: the guest\'s rate without a VMM, across the kexec, as a share '
+           'of its rate in the quiet second before the update']
+    med = {}
+    for kind, label in (('caretaker', 'caretaker: PREPARE, DETACH, kexec, ATTACH'),
+                        ('pause', 'baseline: pause, save, kexec, restore')):
+        st = col(kind, 'stall_ms')
+        if not st:
+            out.append(f'  {label}: no run in this log')
+            continue
+        med[kind] = statistics.median(st)
+        kx, pr, nf = col(kind, 'kexec_ms'), col(kind, 'progress_pct'), col(kind, 'noise_ms')
+        out.append(f'  {label}: {len(st)} runs')
+        out.append(f'    stall median {fmt_ms(med[kind])}, max {fmt_ms(max(st))}; '
+                   f'noise floor (quiet) median {fmt_ms(statistics.median(nf)) if nf else "-"}')
+        if kx:
+            out.append(f'    kexec median {fmt_ms(statistics.median(kx))}, max {fmt_ms(max(kx))}')
+        if pr:
+            out.append(f'    progress median {statistics.median(pr):.1f} %, '
+                       f'min {min(pr):.1f} %')
+    if 'caretaker' in med and 'pause' in med and med['pause'] > 0:
+        ratio = 100.0 * med['caretaker'] / med['pause']
+        worst = 100.0 * max(col('caretaker', 'stall_ms')) / min(col('pause', 'stall_ms'))
+        verdict = 'target (< 1 %) met' if worst < 1 else 'target (< 1 %) not met'
+        out.append(f'  caretaker stall / baseline stall: {ratio:.2f} % (medians), '
+                   f'{worst:.2f} % (worst caretaker run / best baseline run): {verdict}')
+    out.append('')
+    return out, runs
+
+
 def write_csv(path, runs):
     keys = []
     for kv in runs:
@@ -799,7 +886,7 @@ def main():
     sys.stdout.reconfigure(errors='replace')
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('log')
-    ap.add_argument('--mode', choices=('demo', 'bench'))
+    ap.add_argument('--mode', choices=('demo', 'bench', 'kexec'))
     ap.add_argument('--out', help='directory for demo.svg or bench.txt/.csv')
     ap.add_argument('--follow', action='store_true')
     ap.add_argument('--done', help='with --follow: stop once this file exists')
@@ -818,10 +905,29 @@ def main():
         text = demo_text(log, runs) if runs else ['No CT-DEMO lines in the log.']
         if a.out and any(r.samples for r in runs):
             svg = os.path.join(a.out, 'demo.svg')
-            write_svg(runs, svg, (log.of('config') or [{}])[-1].get('absence_ms'))
+            cfg = (log.of('config') or [{}])[-1]
+            write_svg(runs, svg, cfg.get('absence_ms'), bool(cfg.get('kexec')))
             text.append('')
             text.append(f'Plot: {svg}')
         complete = {r.kind for r in runs if r.figures} == {'caretaker', 'classic'}
+    elif a.mode == 'kexec':
+        text, runs = kexec_text(log)
+        ends = [int(m) for m in re.findall(r'CT-TEST-END: \S+ rc=(\d+)', '\n'.join(log.lines))]
+        if any(ends):
+            problems.append(f'{sum(1 for e in ends if e)} of {len(ends)} stages failed')
+        if a.out:
+            with open(os.path.join(a.out, 'kexec.txt'), 'w') as f:
+                f.write('\n'.join(text + [''] + problems) + '\n')
+            if runs:
+                write_csv(os.path.join(a.out, 'kexec.csv'), runs)
+            text.append(f'Written: {os.path.join(a.out, "kexec.txt")}')
+        complete = {k.get('kind') for k in runs} == {'caretaker', 'pause'}
+        print('\n'.join(text))
+        if problems:
+            print()
+            print('Problems:')
+            print('\n'.join(f'  {p}' for p in problems))
+        return 0 if complete and not problems else 1
     else:
         text, runs = bench_text(log)
         if a.out:

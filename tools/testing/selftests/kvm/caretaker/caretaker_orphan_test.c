@@ -538,15 +538,23 @@ struct ct_epoch_stats {
 	__u64 hist[CT_GAP_BINS];	/* gaps by floor(log2(cycles)) */
 };
 
+/* (TSC, counter) pairs the guest keeps, one every ring_every cycles. */
+#define CT_TRAIL_RING	512
+
 /* The guest's own record of its progress, in its memory. */
 struct ct_trail {
 	struct ct_beat beat;		/* counter and TSC, as guest_heartbeat() keeps */
 	__u64 epoch;			/* host: the epoch the guest counts into */
-	__u64 pad[7];
+	__u64 ring_every;		/* host: cycles between samples, 0: none */
+	__u64 ring_head;		/* samples written so far */
+	__u64 pad[5];
 	struct ct_epoch_stats ep[CT_NR_EPOCHS];
+	struct {
+		__u64 tsc, counter;
+	} ring[CT_TRAIL_RING];
 };
 
-#define CT_TRAIL_PAGES	2
+#define CT_TRAIL_PAGES	4
 static_assert(sizeof(struct ct_trail) <= CT_TRAIL_PAGES * 4096, "the trail's pages");
 
 /*
@@ -558,7 +566,7 @@ static_assert(sizeof(struct ct_trail) <= CT_TRAIL_PAGES * 4096, "the trail's pag
 static void guest_trail(struct ct_trail *tr)
 {
 	struct ct_epoch_stats *s;
-	u64 t, d, e, last = 0;
+	u64 t, d, e, every, h, last = 0, sampled = 0;
 	unsigned int bin;
 
 	for (;;) {
@@ -581,6 +589,14 @@ static void guest_trail(struct ct_trail *tr)
 		last = t;
 		WRITE_ONCE(tr->beat.counter, tr->beat.counter + 1);
 		WRITE_ONCE(tr->beat.tsc, t);
+		every = READ_ONCE(tr->ring_every);
+		if (every && t - sampled >= every) {
+			h = tr->ring_head;
+			tr->ring[h % CT_TRAIL_RING].tsc = t;
+			tr->ring[h % CT_TRAIL_RING].counter = tr->beat.counter;
+			WRITE_ONCE(tr->ring_head, h + 1);
+			sampled = t;
+		}
 	}
 }
 
@@ -1160,6 +1176,8 @@ static void ct_guest_back_with_memfds(struct ct_guest *g)
  */
 /* A VM that does not opt in to the caretaker (for runs without caretaker.ko). */
 static bool ct_no_opt_in;
+/* VMM B's vCPUs run on the host's TSC as it is (ct_adopter_create()). */
+static bool ct_tsc_unscaled;
 /*
  * The trail's pages in a memslot of their own (CT_TRAIL_SLOT), apart from
  * the guest's code, stack and page tables: a holder that retrieves only
@@ -1869,6 +1887,16 @@ static void ct_adopter_create(struct ct_adopter *a, const struct ct_orphan *o,
 			ct_cpuid_flip_bit(cpuid);
 		vcpu_init_cpuid(a->vcpus[i], cpuid);
 		free(cpuid);
+		/*
+		 * After a kexec: on this host's TSC as it is, unscaled, as the
+		 * orphan ran.  The new kernel calibrated the same TSC anew, and
+		 * KVM may have taken its VMs' default rate before the
+		 * calibration was refined (then a new vCPU asks for a rate
+		 * below the host's, which a host without TSC scaling cannot
+		 * give).
+		 */
+		if (ct_tsc_unscaled)
+			vcpu_ioctl(a->vcpus[i], KVM_SET_TSC_KHZ, NULL);
 	}
 }
 
@@ -3303,6 +3331,7 @@ static struct {
 	int absence_ms;		/* T */
 	int after_ms;
 	int runs;		/* of each kind */
+	int stage, stages;	/* kexec_bench: this stage, of so many */
 	bool demo;
 	int live_fd;		/* --live: CT- lines also go here at once */
 } ct_opts = { .absence_ms = 5000, .after_ms = 1000, .runs = 5, .live_fd = -1 };
@@ -4464,6 +4493,34 @@ static bool ct_kmsg_stamps(__u64 *out_tsc, __u64 *in_tsc)
 	return found;
 }
 
+/* When this kernel started, as the CPU park code logs it in a KHO boot. */
+static bool ct_kmsg_start(__u64 *in_tsc)
+{
+	static const char key[] = "cpu_park: none handed over; this kernel started at TSC ";
+	char buf[1024];
+	bool found = false;
+	ssize_t n;
+	int fd;
+
+	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	TEST_ASSERT(fd >= 0, "open /dev/kmsg");
+	while ((n = read(fd, buf, sizeof(buf) - 1)) != 0) {
+		char *p;
+
+		if (n < 0) {
+			if (errno == EPIPE)
+				continue;
+			break;
+		}
+		buf[n] = 0;
+		p = strstr(buf, key);
+		if (p && sscanf(p + strlen(key), "%llu", (unsigned long long *)in_tsc) == 1)
+			found = true;
+	}
+	close(fd);
+	return found;
+}
+
 /* How far kvmclock may be from VMM A's reading plus the TSC's elapsed time. */
 #define CT_KEXEC_CLOCK_SLACK_MS	20
 
@@ -4508,15 +4565,8 @@ static void vmm_b_kexec(struct ct_orphan *o)
 	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
 	ct_expect_beats(o->beats, 1, CT_BEATS_ALIVE, "after a refused ATTACH");
 
+	ct_tsc_unscaled = true;
 	ct_adopter_create(&a, o, CT_FLAW_NONE);
-	/*
-	 * On this host's TSC as it is, unscaled, as the orphan ran: this
-	 * kernel calibrated the same TSC anew, and KVM may have taken its
-	 * VMs' default rate before the calibration was refined (then a new
-	 * vCPU asks for a rate below the host's, which this host, with no
-	 * TSC scaling, cannot give).
-	 */
-	vcpu_ioctl(a.vcpus[0], KVM_SET_TSC_KHZ, NULL);
 	ct_adopt(&a, o);
 	ct_expect_same_state(a.vcpus[0], &o->h.state[0]);
 	ct_expect_clock(&a, o);
@@ -4641,6 +4691,270 @@ static void test_kexec_stage2(void)
 	close(session);
 	close(meta);
 	ct_orphan_close(o);
+}
+
+/*
+ * ---- make bench: a live update across a kexec, beside pausing the VM across it ----
+ *
+ * One boot of the test host runs 2 N + 1 stages, kexec after kexec
+ * (scripts/run-kexec-bench.sh), and each stage runs kexec_bench: it
+ * finishes the run the previous kernel handed over, then starts the next,
+ * the two kinds alternating.  A caretaker run is bench's caretaker run
+ * (warmup, quiet, PREPARE, DETACH, VMM A exits) with a kexec in its
+ * absence: the orphan and its memfds go into a LUO session, and in the
+ * next kernel VMM B retrieves them and ATTACHes.  A pause run is the
+ * baseline: VMM A pauses the vCPU, saves its state into a memfd that goes
+ * into the session with the guest's, and exits; in the next kernel VMM B
+ * restores the VM, at the same point as ATTACH.  The run's log (host
+ * TSC) and the guest's trail (guest TSC) are in memfds that cross the
+ * kexec, and the TSC runs on through it.
+ *
+ * Output, per run: a CT-KXBENCH line with the longest gap the guest saw
+ * from the start of the update (PREPARE, or the pause) to ATTACH (or the
+ * restore), the kexec's own gap (the outgoing kernel's stamp to the
+ * incoming kernel's start) and the guest's rate without a VMM as a share
+ * of its rate in quiet.  scripts/perf-report.py sums them up.
+ */
+#define CT_KXB_SESSION		"caretaker-kexec-bench"
+#define CT_KXB_MAGIC		0x6b786265ULL
+
+/* What a stage hands the next one, in a memfd of the session. */
+struct ct_kxb_meta {
+	__u64 magic;
+	__u32 run;
+	__u32 classic;			/* a pause run */
+	__u64 held_tsc;			/* host TSC as the stage handed over */
+	struct ct_handover h;
+	struct ct_run_log log;
+};
+
+static void ct_kxb_start(int run, bool classic)
+{
+	size_t trail = CT_TRAIL_PAGES * getpagesize();
+	struct ct_orphan *o = calloc(1, sizeof(*o));
+	struct ct_kxb_meta *m;
+	struct ct_trail *tr;
+	int sock, session, meta;
+	pid_t pid;
+	__u32 i;
+
+	TEST_ASSERT(o, "calloc");
+	meta = memfd_create("caretaker-kxb-meta", 0);
+	TEST_ASSERT(meta >= 0 && !ftruncate(meta, sizeof(*m)), "meta memfd");
+	m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED, meta, 0);
+	TEST_ASSERT(m != MAP_FAILED, "mmap meta");
+	m->magic = CT_KXB_MAGIC;
+	m->run = run;
+	m->classic = classic;
+	m->log.classic = classic;
+	m->log.t0 = rdtsc();
+	m->log.epoch_tsc[CT_EP_WARMUP] = m->log.t0;
+
+	pid = ct_spawn_vmm_a(&sock, ct_vmm_a_bench, &m->log);
+	ct_take_over(sock, pid, o, false);
+	tr = ct_map_guest(o, o->h.beat_gpa, trail);
+	for (i = 0; i < o->h.nr_slots; i++)
+		close(o->memfds[i]);
+	/* demo: the guest keeps its own samples, they cross the kexec. */
+	if (ct_opts.demo)
+		WRITE_ONCE(tr->ring_every, (__u64)CT_DEMO_SAMPLE_MS * m->log.tsc_khz);
+	ct_take_over(sock, pid, o, !classic);
+	close(sock);
+	ct_expect_child_passed(pid, "VMM A");
+	ct_event(&m->log, CT_EV_VMM_EXIT, rdtsc());
+	if (!classic) {
+		ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+		ct_epoch(&m->log, tr, CT_EP_ABSENCE);
+	}
+	m->h = o->h;
+
+	session = ct_luo_session(CT_KXB_SESSION, false);
+	for (i = 0; i < o->h.nr_slots; i++)
+		TEST_ASSERT(!ct_luo_preserve(session, o->memfds[i], CT_LUO_TOKEN_MEMFD + i),
+			    "preserve memfd %u: %s", i, strerror(errno));
+	if (!classic)
+		TEST_ASSERT(!ct_luo_preserve(session, o->ct_fd, CT_LUO_TOKEN_CT),
+			    "preserve the caretaker fd: %s", strerror(errno));
+	TEST_ASSERT(!ct_luo_preserve(session, meta, CT_LUO_TOKEN_META),
+		    "preserve the meta memfd: %s", strerror(errno));
+	ct_emit(true, "CT-KXBENCH start run=%d kind=%s", run, classic ? "pause" : "caretaker");
+	m->held_tsc = rdtsc();
+	ct_hold_forever();
+	munmap(tr, trail);
+	munmap(m, sizeof(*m));
+	close(session);
+	close(meta);
+	if (!classic)
+		close(o->ct_fd);
+	for (i = 0; i < o->h.nr_slots; i++)
+		close(o->memfds[i]);
+	free(o);
+}
+
+/* The epoch the guest counted into at host TSC @t. */
+static int ct_epoch_at(const struct ct_run_log *log, __u64 t)
+{
+	int e, at = CT_EP_WARMUP;
+
+	for (e = 0; e < CT_NR_EPOCHS; e++)
+		if (log->epoch_tsc[e] && log->epoch_tsc[e] <= t)
+			at = e;
+	return at;
+}
+
+/*
+ * make demo, across a kexec: the run in demo's format (perf-report.py
+ * draws it like a VMM restart), from the guest's own samples, which
+ * crossed the kexec in its memory, and the run's log; the kexec is an
+ * event from the outgoing kernel's stamp to the incoming kernel's start.
+ */
+static void ct_kxb_demo(struct ct_kxb_meta *m, struct ct_trail *tr, __u64 out_tsc,
+			__u64 in_tsc)
+{
+	struct ct_monitor *mon = calloc(1, sizeof(*mon));
+	const char *kind = m->classic ? "classic" : "caretaker";
+	struct ct_run_log *log = &m->log;
+	struct ct_run_result r;
+	__u64 head, h, t;
+	__u32 i;
+
+	TEST_ASSERT(mon, "calloc");
+	mon->tr = tr;
+	mon->log = log;
+	mon->kind = kind;
+	mon->run = m->run;
+	ct_emit(true, "CT-DEMO run-start run=%u kind=%s absence_ms=0", m->run, kind);
+	for (i = 0; i < log->nr_events; i++)
+		ct_emit(true, "CT-DEMO event run=%u kind=%s name=%s t_ms=%.1f dur_ms=%.3f",
+			m->run, kind, ct_event_names[log->ev[i].what],
+			ct_ms(log, log->ev[i].tsc - log->t0),
+			ct_ms(log, log->ev[i].end - log->ev[i].tsc));
+	ct_emit(true, "CT-DEMO event run=%u kind=%s name=KEXEC t_ms=%.1f dur_ms=%.3f",
+		m->run, kind, ct_ms(log, out_tsc - log->t0), ct_ms(log, in_tsc - out_tsc));
+	head = READ_ONCE(tr->ring_head);
+	for (h = head > CT_TRAIL_RING ? head - CT_TRAIL_RING : 0; h < head; h++) {
+		t = tr->ring[h % CT_TRAIL_RING].tsc - log->tsc_offset[0];
+		ct_emit(true, "CT-DEMO sample run=%u kind=%s t_ms=%.0f counter=%llu epoch=%s",
+			m->run, kind, ct_ms(log, t - log->t0),
+			(unsigned long long)tr->ring[h % CT_TRAIL_RING].counter,
+			ct_epoch_names[ct_epoch_at(log, t)]);
+	}
+	ct_report_run(mon, &r);
+	free(mon);
+}
+
+static void ct_kxb_finish(void)
+{
+	struct liveupdate_session_finish finish = { .size = sizeof(finish) };
+	size_t trail = CT_TRAIL_PAGES * getpagesize();
+	struct ct_orphan *o = calloc(1, sizeof(*o));
+	__u64 out_tsc, in_tsc, max_gap = 0;
+	double quiet_rate, progress;
+	struct ct_kxb_meta *m;
+	struct ct_run_log *log;
+	struct ct_trail *tr;
+	int session, meta, e;
+	bool classic, stamps;
+	__u32 i;
+
+	TEST_ASSERT(o, "calloc");
+	session = ct_luo_session(CT_KXB_SESSION, true);
+	meta = ct_luo_retrieve(session, CT_LUO_TOKEN_META);
+	TEST_ASSERT(meta >= 0, "retrieve the meta memfd: %s", strerror(errno));
+	m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED, meta, 0);
+	TEST_ASSERT(m != MAP_FAILED && m->magic == CT_KXB_MAGIC, "the meta memfd");
+	classic = m->classic;
+	log = &m->log;
+	o->h = m->h;
+	/*
+	 * The kexec: the CPU park handover's stamps, if a CPU was handed
+	 * over; else (a pause run) from the previous stage's hand-over to
+	 * this kernel's start, CLOCK_BOOTTIME ago.
+	 */
+	stamps = ct_kmsg_stamps(&out_tsc, &in_tsc);
+	if (!stamps) {
+		TEST_ASSERT(ct_kmsg_start(&in_tsc), "this kernel logged no start stamp");
+		out_tsc = m->held_tsc;
+	}
+	for (i = 0; i < o->h.nr_slots; i++) {
+		o->memfds[i] = ct_luo_retrieve(session, CT_LUO_TOKEN_MEMFD + i);
+		TEST_ASSERT(o->memfds[i] >= 0, "retrieve memfd %u: %s", i, strerror(errno));
+	}
+	o->ct_fd = -1;
+	if (!classic) {
+		o->ct_fd = ct_luo_retrieve(session, CT_LUO_TOKEN_CT);
+		TEST_ASSERT(o->ct_fd >= 0, "retrieve the caretaker fd: %s", strerror(errno));
+		ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+	}
+	o->eventfd = -1;
+	ct_orphan_map(o);
+	o->log = log;
+	tr = ct_map_guest(o, o->h.beat_gpa, trail);
+	if (!classic)
+		ct_epoch(log, tr, CT_EP_BUILD);
+	ct_event(log, CT_EV_VMM_START, rdtsc());
+	ct_tsc_unscaled = true;
+	ct_vmm_b(o, classic ? vmm_b_bench_restore : vmm_b_bench_adopt);
+	TEST_ASSERT(!ioctl(session, LIVEUPDATE_SESSION_FINISH, &finish),
+		    "finish the session: %s", strerror(errno));
+
+	/* From the start of the update (PREPARE, or the pause) until VMM B runs it. */
+	for (e = classic ? CT_EP_ABSENCE : CT_EP_PREPARE; e <= CT_EP_ATTACH; e++)
+		if (log->epoch_tsc[e])
+			max_gap = max(max_gap, tr->ep[e].max_gap);
+	quiet_rate = ct_rate(log, tr, CT_EP_QUIET);
+	progress = quiet_rate ? 100 * ct_rate(log, tr, CT_EP_ABSENCE) / quiet_rate : 0;
+	ct_emit(true,
+		"CT-KXBENCH run run=%u kind=%s stall_ms=%.3f kexec_ms=%.1f kexec_from=%s absence_ms=%.1f progress_pct=%.1f noise_ms=%.3f kernel_detach_stall_us=%.1f kernel_attach_stall_us=%.1f tsc_khz=%u",
+		m->run, classic ? "pause" : "caretaker", ct_ms(log, max_gap),
+		ct_ms(log, in_tsc - out_tsc), stamps ? "stamps" : "handover",
+		ct_ms(log, ct_epoch_end(log, CT_EP_ABSENCE) - log->epoch_tsc[CT_EP_ABSENCE]),
+		progress, ct_ms(log, tr->ep[CT_EP_QUIET].max_gap),
+		log->kernel_stall_ns[0] / 1e3, log->kernel_stall_ns[1] / 1e3, log->tsc_khz);
+	/* Where it was: each epoch's longest gap. */
+	for (e = CT_EP_PREPARE; e <= CT_EP_AFTER; e++)
+		if (log->epoch_tsc[e])
+			ct_emit(true, "CT-KXBENCH epoch run=%u kind=%s epoch=%s max_gap_ms=%.3f ms=%.1f",
+				m->run, classic ? "pause" : "caretaker", ct_epoch_names[e],
+				ct_ms(log, tr->ep[e].max_gap),
+				ct_ms(log, ct_epoch_end(log, e) - log->epoch_tsc[e]));
+	if (ct_opts.demo)
+		ct_kxb_demo(m, tr, out_tsc, in_tsc);
+	munmap(tr, trail);
+	munmap(m, sizeof(*m));
+	close(session);
+	close(meta);
+	ct_orphan_close(o);
+}
+
+/*
+ * One stage of the kexec bench: --stage K of --stages S.  Stage 1 only
+ * starts a run, stage S only finishes one; runs alternate, caretaker
+ * first.
+ */
+static void test_kexec_bench(void)
+{
+	int k = ct_opts.stage, n = ct_opts.stages;
+
+	if (!k || k > n || n < 2)
+		TEST_FAIL("kexec_bench needs --stage K --stages S, 1 <= K <= S, S >= 2");
+	ct_opts.absence_ms = 1000;	/* the quiet epoch before each update */
+	ct_opts.after_ms = 500;
+	if (k == 1 && ct_opts.demo)
+		ct_emit(true, "CT-DEMO config mode=demo absence_ms=0 kexec=1 runs=%d", n - 1);
+	if (k > 1)
+		ct_kxb_finish();
+	if (k < n)
+		ct_kxb_start(k, !(k % 2));
+	if (k == n && ct_opts.demo)
+		ct_emit(true, "CT-DEMO done runs=%d", n - 1);
+}
+
+/* make demo across a kexec: kexec_bench's runs, drawn as demo draws a restart. */
+static void test_kexec_demo(void)
+{
+	ct_opts.demo = true;
+	test_kexec_bench();
 }
 
 /* Stage 1 of the finish test: as kexec_stage1, the trail in a memslot of its own. */
@@ -4777,6 +5091,8 @@ static const struct {
 	{ "kexec_stage2", test_kexec_stage2, true },
 	{ "kexec_finish_stage1", test_kexec_finish_stage1, true },
 	{ "kexec_finish_stage2", test_kexec_finish_stage2, true },
+	{ "kexec_bench", test_kexec_bench, true },
+	{ "kexec_demo", test_kexec_demo, true },
 	{ "bench", test_bench, true },
 	{ "demo", test_demo, true },
 };
@@ -4784,7 +5100,7 @@ static const struct {
 static void ct_usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s [CASE] [--absence-ms N] [--after-ms N] [--runs N] [--live PATH]\n",
+		"usage: %s [CASE] [--absence-ms N] [--after-ms N] [--runs N] [--live PATH] [--stage K --stages S]\n",
 		prog);
 	exit(KSFT_FAIL);
 }
@@ -4816,6 +5132,10 @@ static void ct_parse_opts(int argc, char *argv[])
 			ct_opts.after_ms = ct_opt_int(argv[0], argv[i + 1], 100, 60000);
 		else if (!strcmp(argv[i], "--runs"))
 			ct_opts.runs = ct_opt_int(argv[0], argv[i + 1], 1, CT_MAX_RUNS);
+		else if (!strcmp(argv[i], "--stage"))
+			ct_opts.stage = ct_opt_int(argv[0], argv[i + 1], 1, 2 * CT_MAX_RUNS + 1);
+		else if (!strcmp(argv[i], "--stages"))
+			ct_opts.stages = ct_opt_int(argv[0], argv[i + 1], 2, 2 * CT_MAX_RUNS + 1);
 		else if (!strcmp(argv[i], "--live"))
 			path = argv[i + 1];
 		else
