@@ -745,7 +745,7 @@ def kexec_text(log):
            'the update (PREPARE; baseline: the pause) until the new VMM runs it',
            '  kexec: the outgoing kernel\'s stamp (liveupdate_reboot()) to the '
            'incoming kernel\'s (start_kernel()); baseline runs hand no CPU over, so '
-           'from the end of the stage to the next kernel\'s start (CLOCK_BOOTTIME)',
+           'from the stage\'s hand-over to the next kernel\'s start_kernel() stamp',
            '  progress: the guest\'s rate without a VMM, across the kexec, as a share '
            'of its rate in the quiet second before the update']
     med = {}

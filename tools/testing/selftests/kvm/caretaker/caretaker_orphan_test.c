@@ -4441,6 +4441,8 @@ static void test_kexec_stage1(void)
 			    "preserve memfd %u: %s", i, strerror(errno));
 
 	WRITE_ONCE(tr->epoch, CT_EP_ABSENCE);
+	/* (TSC, counter) samples into the ring of its trail, every 10 ms. */
+	WRITE_ONCE(tr->ring_every, 10ULL * o->h.state[0].tsc_khz);
 	ct_expect_beats(o->beats, 1, CT_BEATS_ALIVE, "before preserving");
 	TEST_ASSERT(!ct_luo_preserve(session, o->ct_fd, CT_LUO_TOKEN_CT),
 		    "preserve the caretaker fd: %s", strerror(errno));
@@ -4586,7 +4588,7 @@ static struct ct_trail *ct_kexec_check_trail(struct ct_orphan *o,
 					     const struct ct_kexec_meta *m)
 {
 	const struct ct_epoch_stats *e;
-	__u64 out_tsc, in_tsc, off, first, last, khz;
+	__u64 out_tsc, in_tsc, off, first, last, khz, head, h, t, inside = 0;
 	struct ct_trail *tr;
 
 	TEST_ASSERT(ct_kmsg_stamps(&out_tsc, &in_tsc),
@@ -4620,6 +4622,18 @@ static struct ct_trail *ct_kexec_check_trail(struct ct_orphan *o,
 		    "the guest stopped for %llu ms (bound %d ms)",
 		    (unsigned long long)(READ_ONCE(e->max_gap) / khz), CT_KEXEC_MAX_GAP_MS);
 	o->last_tsc[0] = READ_ONCE(tr->beat.tsc);
+	/* Its own samples, strictly between the two kernels' stamps. */
+	head = READ_ONCE(tr->ring_head);
+	for (h = head > CT_TRAIL_RING ? head - CT_TRAIL_RING : 0; h < head; h++) {
+		t = tr->ring[h % CT_TRAIL_RING].tsc - off;
+		if ((__s64)(t - out_tsc) > 0 && (__s64)(in_tsc - t) > 0)
+			inside++;
+	}
+	ksft_print_msg("kexec: %llu guest samples (one per 10 ms) strictly inside the kexec\n",
+		       (unsigned long long)inside);
+	TEST_ASSERT(inside * 10 * 2 >= (in_tsc - out_tsc) / khz,
+		    "only %llu samples inside a kexec of %llu ms", (unsigned long long)inside,
+		    (unsigned long long)((in_tsc - out_tsc) / khz));
 	TEST_ASSERT((in_tsc - out_tsc) / khz > 2 * CT_KEXEC_MAX_GAP_MS,
 		    "the handover took %llu ms: too short to show anything",
 		    (unsigned long long)((in_tsc - out_tsc) / khz));
@@ -4914,7 +4928,8 @@ static void ct_kxb_finish(void)
 	/* Where it was: each epoch's longest gap. */
 	for (e = CT_EP_PREPARE; e <= CT_EP_AFTER; e++)
 		if (log->epoch_tsc[e])
-			ct_emit(true, "CT-KXBENCH epoch run=%u kind=%s epoch=%s max_gap_ms=%.3f ms=%.1f",
+			ct_emit(true,
+				"CT-KXBENCH epoch run=%u kind=%s epoch=%s max_gap_ms=%.3f ms=%.1f",
 				m->run, classic ? "pause" : "caretaker", ct_epoch_names[e],
 				ct_ms(log, tr->ep[e].max_gap),
 				ct_ms(log, ct_epoch_end(log, e) - log->epoch_tsc[e]));
