@@ -4261,6 +4261,8 @@ static void test_demo(void)
 #define CT_KEXEC_MAGIC		0x6b78656374636bULL
 /* The longest the guest may go without an iteration across the kexec. */
 #define CT_KEXEC_MAX_GAP_MS	100
+/* Its samples' period: the ring then holds the last 25 s. */
+#define CT_KEXEC_SAMPLE_MS	50
 
 /* What stage 1 leaves stage 2, in a memfd of the session. */
 struct ct_kexec_meta {
@@ -4309,6 +4311,18 @@ static int ct_luo_retrieve(int session, __u64 token)
 }
 
 /* Keep @fds open in a process of its own until the machine goes down. */
+/* A memfd of @size bytes for what one kernel tells the next; mapped. */
+static void *ct_meta_memfd(const char *name, size_t size, int *fd)
+{
+	void *p;
+
+	*fd = memfd_create(name, 0);
+	TEST_ASSERT(*fd >= 0 && !ftruncate(*fd, size), "memfd %s", name);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	TEST_ASSERT(p != MAP_FAILED, "mmap %s", name);
+	return p;
+}
+
 static void ct_hold_forever(void)
 {
 	pid_t pid = fork();
@@ -4441,18 +4455,15 @@ static void test_kexec_stage1(void)
 			    "preserve memfd %u: %s", i, strerror(errno));
 
 	WRITE_ONCE(tr->epoch, CT_EP_ABSENCE);
-	/* (TSC, counter) samples into the ring of its trail, every 10 ms. */
-	WRITE_ONCE(tr->ring_every, 10ULL * o->h.state[0].tsc_khz);
+	/* (TSC, counter) samples into the ring of its trail. */
+	WRITE_ONCE(tr->ring_every, (__u64)CT_KEXEC_SAMPLE_MS * o->h.state[0].tsc_khz);
 	ct_expect_beats(o->beats, 1, CT_BEATS_ALIVE, "before preserving");
 	TEST_ASSERT(!ct_luo_preserve(session, o->ct_fd, CT_LUO_TOKEN_CT),
 		    "preserve the caretaker fd: %s", strerror(errno));
 	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_PRESERVED, 1);
 	ct_expect_beats(o->beats, 1, CT_BEATS_ALIVE, "preserved");
 
-	meta = memfd_create("caretaker-kexec-meta", 0);
-	TEST_ASSERT(meta >= 0 && !ftruncate(meta, sizeof(*m)), "meta memfd");
-	m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED, meta, 0);
-	TEST_ASSERT(m != MAP_FAILED, "mmap meta");
+	m = ct_meta_memfd("caretaker-kexec-meta", sizeof(*m), &meta);
 	m->magic = CT_KEXEC_MAGIC;
 	m->epoch = CT_EP_ABSENCE;
 	m->h = o->h;
@@ -4465,10 +4476,12 @@ static void test_kexec_stage1(void)
 	ct_hold_forever();
 }
 
-/* The stamps the CPU park handover logged in this boot. */
-static bool ct_kmsg_stamps(__u64 *out_tsc, __u64 *in_tsc)
+/*
+ * The rest of the last line of this boot's kernel log that contains @key,
+ * into @rest; false if none does.
+ */
+static bool ct_kmsg_last(const char *key, char *rest, size_t len)
 {
-	static const char key[] = "cpu_park: handed over at TSC ";
 	char buf[1024];
 	bool found = false;
 	ssize_t n;
@@ -4486,41 +4499,33 @@ static bool ct_kmsg_stamps(__u64 *out_tsc, __u64 *in_tsc)
 		}
 		buf[n] = 0;
 		p = strstr(buf, key);
-		if (p && sscanf(p + strlen(key), "%llu, this kernel started at TSC %llu",
-				(unsigned long long *)out_tsc,
-				(unsigned long long *)in_tsc) == 2)
+		if (p) {
+			snprintf(rest, len, "%s", p + strlen(key));
 			found = true;
+		}
 	}
 	close(fd);
 	return found;
 }
 
+/* The stamps the CPU park handover logged in this boot. */
+static bool ct_kmsg_stamps(__u64 *out_tsc, __u64 *in_tsc)
+{
+	char rest[256];
+
+	return ct_kmsg_last("cpu_park: handed over at TSC ", rest, sizeof(rest)) &&
+	       sscanf(rest, "%llu, this kernel started at TSC %llu",
+		      (unsigned long long *)out_tsc, (unsigned long long *)in_tsc) == 2;
+}
+
 /* When this kernel started, as the CPU park code logs it in a KHO boot. */
 static bool ct_kmsg_start(__u64 *in_tsc)
 {
-	static const char key[] = "cpu_park: none handed over; this kernel started at TSC ";
-	char buf[1024];
-	bool found = false;
-	ssize_t n;
-	int fd;
+	char rest[256];
 
-	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-	TEST_ASSERT(fd >= 0, "open /dev/kmsg");
-	while ((n = read(fd, buf, sizeof(buf) - 1)) != 0) {
-		char *p;
-
-		if (n < 0) {
-			if (errno == EPIPE)
-				continue;
-			break;
-		}
-		buf[n] = 0;
-		p = strstr(buf, key);
-		if (p && sscanf(p + strlen(key), "%llu", (unsigned long long *)in_tsc) == 1)
-			found = true;
-	}
-	close(fd);
-	return found;
+	return ct_kmsg_last("cpu_park: none handed over; this kernel started at TSC ",
+			    rest, sizeof(rest)) &&
+	       sscanf(rest, "%llu", (unsigned long long *)in_tsc) == 1;
 }
 
 /* How far kvmclock may be from VMM A's reading plus the TSC's elapsed time. */
@@ -4588,7 +4593,7 @@ static struct ct_trail *ct_kexec_check_trail(struct ct_orphan *o,
 					     const struct ct_kexec_meta *m)
 {
 	const struct ct_epoch_stats *e;
-	__u64 out_tsc, in_tsc, off, first, last, khz, head, h, t, inside = 0;
+	__u64 out_tsc, in_tsc, off, first, last, khz, head, h, t, from, inside = 0;
 	struct ct_trail *tr;
 
 	TEST_ASSERT(ct_kmsg_stamps(&out_tsc, &in_tsc),
@@ -4622,18 +4627,26 @@ static struct ct_trail *ct_kexec_check_trail(struct ct_orphan *o,
 		    "the guest stopped for %llu ms (bound %d ms)",
 		    (unsigned long long)(READ_ONCE(e->max_gap) / khz), CT_KEXEC_MAX_GAP_MS);
 	o->last_tsc[0] = READ_ONCE(tr->beat.tsc);
-	/* Its own samples, strictly between the two kernels' stamps. */
+	/*
+	 * Its own samples, strictly between the two kernels' stamps: at
+	 * least half of one per CT_KEXEC_SAMPLE_MS over the part of the
+	 * kexec the ring still covers (it keeps the last CT_TRAIL_RING).
+	 */
 	head = READ_ONCE(tr->ring_head);
-	for (h = head > CT_TRAIL_RING ? head - CT_TRAIL_RING : 0; h < head; h++) {
+	h = head > CT_TRAIL_RING ? head - CT_TRAIL_RING : 0;
+	TEST_ASSERT(head, "the guest kept no samples");
+	from = max(out_tsc, tr->ring[h % CT_TRAIL_RING].tsc - off);
+	for (; h < head; h++) {
 		t = tr->ring[h % CT_TRAIL_RING].tsc - off;
 		if ((__s64)(t - out_tsc) > 0 && (__s64)(in_tsc - t) > 0)
 			inside++;
 	}
-	ksft_print_msg("kexec: %llu guest samples (one per 10 ms) strictly inside the kexec\n",
-		       (unsigned long long)inside);
-	TEST_ASSERT(inside * 10 * 2 >= (in_tsc - out_tsc) / khz,
-		    "only %llu samples inside a kexec of %llu ms", (unsigned long long)inside,
-		    (unsigned long long)((in_tsc - out_tsc) / khz));
+	ksft_print_msg("kexec: %llu guest samples (one per %d ms) strictly inside the kexec\n",
+		       (unsigned long long)inside, CT_KEXEC_SAMPLE_MS);
+	TEST_ASSERT((__s64)(in_tsc - from) > 0 &&
+		    inside * CT_KEXEC_SAMPLE_MS * 2 >= (in_tsc - from) / khz,
+		    "%llu samples inside the last %llu ms of the kexec", (unsigned long long)inside,
+		    (unsigned long long)((__s64)(in_tsc - from) > 0 ? (in_tsc - from) / khz : 0));
 	TEST_ASSERT((in_tsc - out_tsc) / khz > 2 * CT_KEXEC_MAX_GAP_MS,
 		    "the handover took %llu ms: too short to show anything",
 		    (unsigned long long)((in_tsc - out_tsc) / khz));
@@ -4753,10 +4766,7 @@ static void ct_kxb_start(int run, bool classic)
 	__u32 i;
 
 	TEST_ASSERT(o, "calloc");
-	meta = memfd_create("caretaker-kxb-meta", 0);
-	TEST_ASSERT(meta >= 0 && !ftruncate(meta, sizeof(*m)), "meta memfd");
-	m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED, meta, 0);
-	TEST_ASSERT(m != MAP_FAILED, "mmap meta");
+	m = ct_meta_memfd("caretaker-kxb-meta", sizeof(*m), &meta);
 	m->magic = CT_KXB_MAGIC;
 	m->run = run;
 	m->classic = classic;
