@@ -4528,6 +4528,22 @@ static bool ct_kmsg_start(__u64 *in_tsc)
 	       sscanf(rest, "%llu", (unsigned long long *)in_tsc) == 1;
 }
 
+/*
+ * The caretaker fd from the session, with the holder's figures page: the
+ * orphan is detached and its CPU still parked.
+ */
+static void ct_retrieve_orphan(struct ct_orphan *o, int session)
+{
+	o->ct_fd = ct_luo_retrieve(session, CT_LUO_TOKEN_CT);
+	TEST_ASSERT(o->ct_fd >= 0, "retrieve the caretaker fd: %s", strerror(errno));
+	o->eventfd = -1;
+	o->fig = mmap(NULL, getpagesize(), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(o->fig != MAP_FAILED, "mmap");
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+	ct_expect_cpu_parked(ct_cpus[0]);
+}
+
 /* How far kvmclock may be from VMM A's reading plus the TSC's elapsed time. */
 #define CT_KEXEC_CLOCK_SLACK_MS	20
 
@@ -4689,14 +4705,7 @@ static void test_kexec_stage2(void)
 			    "truncating retrieved memfd %u before finish: errno %d, expected EPERM",
 			    i, errno);
 	}
-	o->ct_fd = ct_luo_retrieve(session, CT_LUO_TOKEN_CT);
-	TEST_ASSERT(o->ct_fd >= 0, "retrieve the caretaker fd: %s", strerror(errno));
-	o->eventfd = -1;
-	o->fig = mmap(NULL, getpagesize(), PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	TEST_ASSERT(o->fig != MAP_FAILED, "mmap");
-	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
-	ct_expect_cpu_parked(ct_cpus[0]);
+	ct_retrieve_orphan(o, session);
 	vs = ct_vcpu_status(o->ct_fd, 0);
 	ksft_print_msg("kexec: runtime since DETACH: %llu ms, %llu exits, %llu IRQs, %llu NMIs\n",
 		       (unsigned long long)vs.detached_ns / 1000000,
@@ -5046,16 +5055,9 @@ static void test_kexec_finish_stage2(void)
 		    "the trail is not in a memslot of its own");
 	for (i = 0; i < o->h.nr_slots; i++)
 		o->memfds[i] = -1;
-	o->ct_fd = ct_luo_retrieve(session, CT_LUO_TOKEN_CT);
-	TEST_ASSERT(o->ct_fd >= 0, "retrieve the caretaker fd: %s", strerror(errno));
+	ct_retrieve_orphan(o, session);
 	o->memfds[k] = ct_luo_retrieve(session, CT_LUO_TOKEN_MEMFD + k);
 	TEST_ASSERT(o->memfds[k] >= 0, "retrieve the trail's memfd: %s", strerror(errno));
-	o->eventfd = -1;
-	o->fig = mmap(NULL, getpagesize(), PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	TEST_ASSERT(o->fig != MAP_FAILED, "mmap");
-	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
-	ct_expect_cpu_parked(ct_cpus[0]);
 	ct_kexec_check_trail(o, m);
 
 	TEST_ASSERT(!ioctl(session, LIVEUPDATE_SESSION_FINISH, &finish),
