@@ -4948,10 +4948,16 @@ static void ct_kxb_finish(void)
 	for (e = CT_EP_PREPARE; e <= CT_EP_AFTER; e++)
 		if (log->epoch_tsc[e])
 			ct_emit(true,
-				"CT-KXBENCH epoch run=%u kind=%s epoch=%s max_gap_ms=%.3f ms=%.1f",
+				"CT-KXBENCH epoch run=%u kind=%s epoch=%s max_gap_ms=%.3f ms=%.1f gap_end_ms=%.1f start_ms=%.1f",
 				m->run, classic ? "pause" : "caretaker", ct_epoch_names[e],
 				ct_ms(log, tr->ep[e].max_gap),
-				ct_ms(log, ct_epoch_end(log, e) - log->epoch_tsc[e]));
+				ct_ms(log, ct_epoch_end(log, e) - log->epoch_tsc[e]),
+				ct_ms(log, tr->ep[e].max_gap_end - log->tsc_offset[0] - log->t0),
+				ct_ms(log, log->epoch_tsc[e] - log->t0));
+	for (e = 0; e < (int)log->nr_events; e++)
+		ct_emit(true, "CT-KXBENCH event run=%u name=%s t_ms=%.1f dur_ms=%.1f", m->run,
+			ct_event_names[log->ev[e].what], ct_ms(log, log->ev[e].tsc - log->t0),
+			ct_ms(log, log->ev[e].end - log->ev[e].tsc));
 	if (ct_opts.demo)
 		ct_kxb_demo(m, tr, out_tsc, in_tsc);
 	munmap(tr, trail);
