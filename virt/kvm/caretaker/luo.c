@@ -40,16 +40,20 @@
  * detached and running exactly as before.
  *
  * In the next kernel, which must have loaded caretaker.ko before the
- * first open of /dev/liveupdate, .retrieve() checks the format version
- * and feature mask, rebuilds the orphan around the runtime that still
- * runs the guest (its pages restored from KHO, its CPUs those the kernel
- * left parked at boot) and returns a new caretaker fd, DETACHED: ATTACH
- * from a new VMM adopts it as usual, checking that the adopter's memslots
- * map the very pages the guest runs on.  Anything not understood fails
- * the retrieve and leaves the guest running.  .can_finish() holds the
- * session until the orphan is adopted (or gone), since finishing would
- * free memfd pages nobody retrieved.  An orphan from the previous kernel
- * must be adopted before it can be preserved again (-EOPNOTSUPP).
+ * first open of /dev/liveupdate, .can_retrieve() says, before LUO uses
+ * any session, whether this module understands the orphan (format
+ * version, feature mask, control block version); if not, LUO uses none
+ * of the sessions and passes them all on at the next kexec, the guest
+ * running meanwhile.  .retrieve() rebuilds the orphan around the runtime
+ * that still runs the guest (its pages restored from KHO, its CPUs those
+ * the kernel left parked at boot, every guest page held by the orphan)
+ * and returns a new caretaker fd, DETACHED: ATTACH from a new VMM adopts
+ * it as usual, checking that the adopter's memslots map the very pages
+ * the guest runs on.  A retrieve that fails leaves the guest running.
+ * .can_finish() holds the session until the caretaker fd is retrieved:
+ * before that nothing holds the guest's pages, and finishing frees memfd
+ * pages nobody retrieved.  An orphan from the previous kernel must be
+ * adopted before it can be preserved again (-EOPNOTSUPP).
  */
 
 static bool caretaker_luo_registered;
