@@ -39,19 +39,6 @@ static int cpu_park_kho_find(const struct cpu_park_kho_ser *ser, u32 id)
 	return -1;
 }
 
-/**
- * cpu_park_kho_add() - hand a parked CPU to the next kernel
- * @cpu: a CPU parked with cpu_park()
- *
- * At the next kexec (with KHO), the incoming kernel keeps @cpu parked
- * instead of bringing it up, so the code @cpu runs keeps running.  The
- * owner must preserve that code's memory itself.
- *
- * Context: process context, may sleep.
- * Return: 0, -EOPNOTSUPP without KHO, -EINVAL if @cpu is not parked,
- * -EEXIST if it is handed over already, -ENOSPC if the table is full,
- * -ENOMEM.
- */
 static int __cpu_park_kho_add(unsigned int cpu)
 {
 	struct cpu_park_kho_ser *ser;
@@ -98,6 +85,19 @@ static void __cpu_park_kho_remove(unsigned int cpu)
 	kho_unpreserve_free(ser);
 }
 
+/**
+ * cpu_park_kho_add() - hand a parked CPU to the next kernel
+ * @cpu: a CPU parked with cpu_park()
+ *
+ * At the next kexec (with KHO), the incoming kernel keeps @cpu parked
+ * instead of bringing it up, so the code @cpu runs keeps running.  The
+ * owner must preserve that code's memory itself.
+ *
+ * Context: process context, may sleep.
+ * Return: 0, -EOPNOTSUPP without KHO, -EINVAL if @cpu is not parked,
+ * -EEXIST if it is handed over already, -ENOSPC if the table is full,
+ * -ENOMEM.
+ */
 int cpu_park_kho_add(unsigned int cpu)
 {
 	if (!kho_is_enabled())
@@ -124,6 +124,17 @@ void cpu_park_kho_remove(unsigned int cpu)
 	__cpu_park_kho_remove(cpu);
 }
 EXPORT_SYMBOL_FOR_MODULES(cpu_park_kho_remove, "caretaker");
+
+/* Take back what cpu_park_kho_kexec() passed on. */
+static void cpu_park_kho_unpass(void)
+{
+	unsigned int cpu;
+
+	lockdep_assert_held(&cpu_park_kho_lock);
+	for_each_cpu(cpu, &cpu_park_kho_passed)
+		__cpu_park_kho_remove(cpu);
+	cpumask_clear(&cpu_park_kho_passed);
+}
 
 static bool cpu_park_kho_unclaimed(unsigned int cpu)
 {
@@ -184,9 +195,7 @@ int cpu_park_kho_kexec(bool pass_on)
 		cpu_park_kho_out->out_tsc = get_cycles();
 	return 0;
 undo:
-	for_each_cpu(cpu, &cpu_park_kho_passed)
-		__cpu_park_kho_remove(cpu);
-	cpumask_clear(&cpu_park_kho_passed);
+	cpu_park_kho_unpass();
 	return err;
 }
 
@@ -197,12 +206,8 @@ undo:
  */
 void cpu_park_kho_kexec_cancel(void)
 {
-	unsigned int cpu;
-
 	guard(mutex)(&cpu_park_kho_lock);
-	for_each_cpu(cpu, &cpu_park_kho_passed)
-		__cpu_park_kho_remove(cpu);
-	cpumask_clear(&cpu_park_kho_passed);
+	cpu_park_kho_unpass();
 }
 
 static u64 cpu_park_kho_in_tsc;

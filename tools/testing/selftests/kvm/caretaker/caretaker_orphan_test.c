@@ -3846,6 +3846,45 @@ static void ct_report_run(const struct ct_monitor *m, struct ct_run_result *r)
 
 /* ---- one run ---- */
 
+/*
+ * VMM A of a run (ct_vmm_a_bench()), its log starting now: spawn it and
+ * take over the guest's memory before the guest runs.  Returns the
+ * holder's mapping of the trail; ct_bench_vmm_a_end() takes the rest.
+ */
+static struct ct_trail *ct_bench_vmm_a_start(struct ct_run_log *log, bool classic,
+					     struct ct_orphan *o, int *sock, pid_t *pid)
+{
+	struct ct_trail *tr;
+	__u32 i;
+
+	log->classic = classic;
+	log->t0 = rdtsc();
+	log->epoch_tsc[CT_EP_WARMUP] = log->t0;
+	*pid = ct_spawn_vmm_a(sock, ct_vmm_a_bench, log);
+	ct_take_over(*sock, *pid, o, false);
+	tr = ct_map_guest(o, o->h.beat_gpa, CT_TRAIL_PAGES * getpagesize());
+	for (i = 0; i < o->h.nr_slots; i++)
+		close(o->memfds[i]);
+	return tr;
+}
+
+/*
+ * ... VMM A hands the guest over (a caretaker run: the caretaker fd too,
+ * the guest detached, and the absence begins) and exits.
+ */
+static void ct_bench_vmm_a_end(struct ct_run_log *log, struct ct_trail *tr,
+			       struct ct_orphan *o, int sock, pid_t pid)
+{
+	ct_take_over(sock, pid, o, !log->classic);
+	close(sock);
+	ct_expect_child_passed(pid, "VMM A");
+	ct_event(log, CT_EV_VMM_EXIT, rdtsc());
+	if (!log->classic) {
+		ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
+		ct_epoch(log, tr, CT_EP_ABSENCE);
+	}
+}
+
 static void ct_bench_run(int run, bool classic, struct ct_run_result *r)
 {
 	struct ct_monitor *m = calloc(1, sizeof(*m));
@@ -3854,40 +3893,25 @@ static void ct_bench_run(int run, bool classic, struct ct_run_result *r)
 	struct ct_run_log *log;
 	size_t trail = CT_TRAIL_PAGES * getpagesize();
 	int sock, status;
-	__u32 i;
 	pid_t pid;
 
 	TEST_ASSERT(m && o, "calloc");
 	log = mmap(NULL, sizeof(*log), PROT_READ | PROT_WRITE,
 		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(log != MAP_FAILED, "mmap");
-	log->classic = classic;
-	log->t0 = rdtsc();
-	log->epoch_tsc[CT_EP_WARMUP] = log->t0;
 	ct_emit(true, "%s run-start run=%d kind=%s absence_ms=%d", ct_prefix(), run,
 		classic ? "classic" : "caretaker", ct_opts.absence_ms);
 
-	pid = ct_spawn_vmm_a(&sock, ct_vmm_a_bench, log);
 	/* The guest's memory, before it runs: the monitor watches all of it. */
-	ct_take_over(sock, pid, o, false);
-	m->tr = ct_map_guest(o, o->h.beat_gpa, trail);
-	for (i = 0; i < o->h.nr_slots; i++)
-		close(o->memfds[i]);
+	m->tr = ct_bench_vmm_a_start(log, classic, o, &sock, &pid);
 	m->log = log;
 	m->run = run;
 	m->kind = classic ? "classic" : "caretaker";
 	ct_monitor_start(m);
 
-	ct_take_over(sock, pid, o, !classic);
-	close(sock);
-	ct_expect_child_passed(pid, "VMM A");
-	ct_event(log, CT_EV_VMM_EXIT, rdtsc());
+	ct_bench_vmm_a_end(log, m->tr, o, sock, pid);
 	ct_orphan_map(o);
 	o->log = log;
-	if (!classic) {
-		ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
-		ct_epoch(log, m->tr, CT_EP_ABSENCE);
-	}
 	/* No VMM at all for T. */
 	ct_sleep_ms(ct_opts.absence_ms);
 	if (!classic) {
@@ -4779,26 +4803,12 @@ static void ct_kxb_start(int run, bool classic)
 	m->magic = CT_KXB_MAGIC;
 	m->run = run;
 	m->classic = classic;
-	m->log.classic = classic;
-	m->log.t0 = rdtsc();
-	m->log.epoch_tsc[CT_EP_WARMUP] = m->log.t0;
 
-	pid = ct_spawn_vmm_a(&sock, ct_vmm_a_bench, &m->log);
-	ct_take_over(sock, pid, o, false);
-	tr = ct_map_guest(o, o->h.beat_gpa, trail);
-	for (i = 0; i < o->h.nr_slots; i++)
-		close(o->memfds[i]);
+	tr = ct_bench_vmm_a_start(&m->log, classic, o, &sock, &pid);
 	/* demo: the guest keeps its own samples, they cross the kexec. */
 	if (ct_opts.demo)
 		WRITE_ONCE(tr->ring_every, (__u64)CT_DEMO_SAMPLE_MS * m->log.tsc_khz);
-	ct_take_over(sock, pid, o, !classic);
-	close(sock);
-	ct_expect_child_passed(pid, "VMM A");
-	ct_event(&m->log, CT_EV_VMM_EXIT, rdtsc());
-	if (!classic) {
-		ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
-		ct_epoch(&m->log, tr, CT_EP_ABSENCE);
-	}
+	ct_bench_vmm_a_end(&m->log, tr, o, sock, pid);
 	m->h = o->h;
 
 	session = ct_luo_session(CT_KXB_SESSION, false);
