@@ -35,8 +35,13 @@ plan=$TH/plan.new
 		grep -v '^[[:space:]]*\(#\|$\)' "$p"
 	done
 	{ grep -v '^[[:space:]]*\(#\|$\)' "$KVM_LIST" || true; } |
-		while read -r name tmo _; do
-			echo "1 kvm $name $tmo ./kvm/$name"
+		while read -r name tmo opt _; do
+			if [ "$opt" = retry ]; then
+				# Twice at most, the first failure named (the list says why).
+				echo "1 kvm $name $tmo ./kvm/$name || { echo \"CT-RETRY: kvm/$name first run rc=\$?\"; ./kvm/$name; }"
+			else
+				echo "1 kvm $name $tmo ./kvm/$name"
+			fi
 		done
 } >"$plan"
 mv "$plan" "$TH/plan"

@@ -7,6 +7,8 @@
       have run and returned 0: a skip (rc 4), a timeout, a missing result,
       a stage that never booted, a truncated or missing KUnit suite and a
       kernel oops, panic, BUG or WARNING are failures, each with its name.
+      A test that printed "CT-RETRY: SUITE/NAME WHY" (one the plan lets
+      run twice) and passed the second time passes, with WHY beside it.
       Prints KTAP; exits 1 if anything failed.
 
   report.py record --out RESULTS.json --group G --name N (--ok | --fail WHY)
@@ -14,7 +16,8 @@
 
   report.py summary RESULTS.json...
       Print every group as KTAP, then the closing line
-      "N passed, N failed"; exit 1 if anything failed or nothing ran.
+      "N passed, N failed" (with how many passed on a retry, each named
+      above it); exit 1 if anything failed or nothing ran.
 """
 
 import argparse
@@ -141,10 +144,14 @@ def check_run(plan, kunit, lines):
         slog = stages.get(st, [])
         ends = {}
         begun = set()
+        retried = {}
         for line in slog:
             m = re.match(r'CT-TEST-BEGIN: (\S+)', line)
             if m:
                 begun.add(m.group(1))
+            m = re.match(r'# CT-RETRY: (\S+) (.*)$', line)
+            if m:
+                retried[m.group(1)] = m.group(2)
             m = re.match(r'CT-TEST-END: (\S+) rc=(\d+)', line)
             if m:
                 ends[m.group(1)] = int(m.group(2))
@@ -156,7 +163,9 @@ def check_run(plan, kunit, lines):
             if key in ends:
                 rc = ends[key]
                 if rc == 0:
-                    results.append(Result(g, name, True))
+                    results.append(Result(g, name, True,
+                                          f'passed on its retry ({retried[key]})'
+                                          if key in retried else ''))
                 elif rc == RC_SKIP:
                     results.append(Result(g, name, False,
                                           'skipped (rc 4): a listed test must pass'))
@@ -230,6 +239,8 @@ def print_ktap(results, out=sys.stdout):
         for j, r in enumerate(rs, 1):
             if r.ok:
                 print(f'    ok {j} {r.name}', file=out)
+                if r.why:
+                    print(f'    # {r.name}: {r.why}', file=out)
             else:
                 print(f'    not ok {j} {r.name} # {r.why}', file=out)
         gok = all(r.ok for r in rs)
@@ -305,10 +316,15 @@ def main():
         print_ktap(results)
         npass = sum(1 for x in results if x.ok)
         nfail = len(results) - npass
+        nretry = sum(1 for x in results if x.ok and x.why)
         for x in results:
             if not x.ok:
                 print(f'# FAIL {x.group}/{x.name}: {x.why}')
-        print(f'{npass} passed, {nfail} failed')
+            elif x.why:
+                print(f'# RETRIED {x.group}/{x.name}: {x.why}')
+        print(f'{npass} passed' +
+              (f' ({nretry} on a retry)' if nretry else '') +
+              f', {nfail} failed')
         return 1 if nfail or not results else 0
     return 2
 

@@ -282,9 +282,15 @@ static void guest_heartbeat_irq(struct ct_beat *beat)
 #define CT_LATE_BUCKETS		16
 /*
  * On this test host an interrupt is now and then delivered twice, under
- * KVM and under the runtime alike (the exit after the delivery reports
- * it in EXITINTINFO as not delivered; see guest_irq_handler()): a tick
- * within this long of the previous one is counted as doubled, not early.
+ * KVM and under the runtime alike, and under KVM on CPUs the caretaker
+ * never had (upstream's xapic_tpr_test: tests/kvm-regression.list); how
+ * QEMU's nested SVM comes to it is not known.  A tick that enters the
+ * handler while the handler runs, before its EOI and with RFLAGS.IF
+ * clear, is such a second delivery, however late it comes: no APIC
+ * delivers a vector that is in service.  So is a tick while the one-shot
+ * or TSC-deadline timer still counts towards its next expiry, and a tick
+ * within this long of the previous one.  All count as doubled, not
+ * early, and are bounded.
  */
 #define CT_DOUBLE_US		50
 
@@ -303,6 +309,9 @@ struct ct_timer_log {
 	__u64 max_late;		/* guest: TSC cycles, the latest tick */
 	__u64 collapsed;	/* guest: periodic: periods that went by untaken */
 	__u64 late[CT_LATE_BUCKETS];	/* guest: lateness, bucket i < 2^i us */
+	__u64 seq;		/* guest: odd while the handler runs */
+	__u64 early_by;		/* guest: TSC cycles, the last early tick */
+	__u64 early_gap;	/* guest: ... and its distance from the tick before */
 };
 
 static_assert(CT_TIMER_LOG_OFF + sizeof(struct ct_timer_log) <= 4096, "one page");
@@ -323,7 +332,7 @@ static void guest_timer_arm(struct ct_timer_log *tl)
 static void guest_timer_handler(struct ex_regs *regs)
 {
 	struct ct_timer_log *tl = ct_tl;
-	__u64 now = rdtsc(), late, us;
+	__u64 now = rdtsc(), late, us, armed = 0;
 	int b = 0;
 
 	/*
@@ -343,12 +352,30 @@ static void guest_timer_handler(struct ex_regs *regs)
 	if (tl->mode == CT_TM_PERIODIC && tl->last_tsc &&
 	    now - tl->last_tsc > tl->period_tsc + tl->period_tsc / 2)
 		tl->collapsed += (now - tl->last_tsc + tl->period_tsc / 2) / tl->period_tsc - 1;
+	if (tl->seq & 1) {
+		/* The outer handler's EOI is this vector's only one. */
+		tl->doubled++;
+		WRITE_ONCE(tl->ticks, tl->ticks + 1);
+		return;
+	}
+	WRITE_ONCE(tl->seq, tl->seq + 1);
+	/*
+	 * A one-shot or TSC-deadline timer that expired reads back 0 (TMCCT,
+	 * IA32_TSC_DEADLINE) until it is armed again: one that still counts
+	 * did not send this tick, the last tick came again (above).
+	 */
+	if (tl->mode == CT_TM_ONESHOT)
+		armed = x2apic_read_reg(APIC_TMCCT);
+	else if (tl->mode == CT_TM_TSCDL)
+		armed = rdmsr(MSR_IA32_TSC_DEADLINE);
 	if (tl->mode == CT_TM_PERIODIC)
 		tl->deadline = 0;
-	if (tl->last_tsc && now - tl->last_tsc < CT_DOUBLE_US * tl->tsc_per_us) {
+	if (armed || (tl->last_tsc && now - tl->last_tsc < CT_DOUBLE_US * tl->tsc_per_us)) {
 		tl->doubled++;
 	} else if (now < tl->deadline) {
 		tl->early++;
+		tl->early_by = tl->deadline - now;
+		tl->early_gap = now - tl->last_tsc;
 	} else if (tl->deadline) {
 		late = now - tl->deadline;
 		if (late > tl->max_late)
@@ -362,6 +389,7 @@ static void guest_timer_handler(struct ex_regs *regs)
 	if (tl->mode != CT_TM_PERIODIC)
 		guest_timer_arm(tl);
 	x2apic_write_reg(APIC_EOI, 0);
+	WRITE_ONCE(tl->seq, tl->seq + 1);
 }
 
 static void guest_timer(struct ct_beat *beat)
@@ -1287,6 +1315,29 @@ static void ct_guest_create_apic(struct ct_guest *g)
 	khz = __vcpu_ioctl(g->vcpus[0], KVM_GET_TSC_KHZ, NULL);
 	TEST_ASSERT(khz > 0, "KVM_GET_TSC_KHZ");
 	ct_timer_log(g->beats)->tsc_per_us = khz / 1000 ?: 1;
+}
+
+/*
+ * A consistent copy of the guest's timer log, taken while the guest
+ * ticks: its handler makes seq odd while it updates the log (x86 keeps
+ * the guest's stores in order, and this thread's loads).
+ */
+static void ct_timer_snap(const struct ct_timer_log *tl, struct ct_timer_log *out)
+{
+	__u64 seq;
+	int ms = 0;
+
+	for (;;) {
+		seq = READ_ONCE(tl->seq);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		memcpy(out, (const void *)tl, sizeof(*out));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (!(seq & 1) && READ_ONCE(tl->seq) == seq)
+			return;
+		TEST_ASSERT(ms < CT_WAIT_MS, "the guest's timer handler ran for %d ms", ms);
+		ct_sleep_ms(1);
+		ms++;
+	}
 }
 
 /* The guest's tick count must go up by @n within CT_WAIT_MS. */
@@ -2373,17 +2424,18 @@ static void ct_tick_figs(const struct ct_timer_log *tl, const struct ct_timer_lo
 static void vmm_b_timer(struct ct_orphan *o)
 {
 	struct ct_adopter a;
-	struct ct_timer_log *tl, before;
+	struct ct_timer_log *tl, before, after;
 	struct ct_tick_figs f;
 
 	ct_adopter_create(&a, o, CT_FLAW_NONE);
 	ct_adopt(&a, o);
 	tl = ct_timer_log(a.beats);
-	before = *tl;
+	ct_timer_snap(tl, &before);
 	/* A timer armed in the gap fires under KVM; ticks go on. */
 	ct_adopter_run(&a);
 	ct_wait_ticks(a.beats, 50, "under VMM B");
-	ct_tick_figs(tl, &before, &f);
+	ct_timer_snap(tl, &after);
+	ct_tick_figs(&after, &before, &f);
 	/* KVM's accuracy is reported, not asserted: this test is the runtime's. */
 	printf("# under VMM B: %llu ticks, %llu early, %llu doubled, p99 late <= %llu us\n",
 	       (unsigned long long)f.ticks, (unsigned long long)f.early,
@@ -2411,15 +2463,21 @@ static void ct_timer_in_gap(unsigned int mode, const char *name)
 	tl = ct_timer_log(o->beats);
 	/* The timer armed under VMM A fires in the gap. */
 	ct_wait_ticks(o->beats, 1, "right after DETACH");
-	t0 = *tl;
+	ct_timer_snap(tl, &t0);
 	ct_sleep_ms(1000);
-	t1 = *tl;
+	ct_timer_snap(tl, &t1);
 	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 1);
 	ct_tick_figs(&t1, &t0, &f);
 	TEST_ASSERT(f.ticks >= 10, "%s: %llu ticks in 1 s detached", name,
 		    (unsigned long long)f.ticks);
-	TEST_ASSERT(!f.early, "%s: %llu of %llu ticks came early while detached", name,
-		    (unsigned long long)f.early, (unsigned long long)f.ticks);
+	TEST_ASSERT(!f.early,
+		    "%s: %llu of %llu ticks came early while detached (the last by %llu us, %llu us after the tick before)",
+		    name, (unsigned long long)f.early, (unsigned long long)f.ticks,
+		    (unsigned long long)(t1.early_by / t1.tsc_per_us),
+		    (unsigned long long)(t1.early_gap / t1.tsc_per_us));
+	/* This host's double deliveries: seen 0 to 2 a second. */
+	TEST_ASSERT(f.doubled * 100 <= f.ticks, "%s: %llu of %llu ticks came twice while detached",
+		    name, (unsigned long long)f.doubled, (unsigned long long)f.ticks);
 	expect = (t1.last_tsc - t0.last_tsc) / t1.period_tsc;
 	/*
 	 * Periodic: every period a tick, +-1, but for periods that collapsed
