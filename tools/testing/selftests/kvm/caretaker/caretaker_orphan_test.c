@@ -2536,12 +2536,18 @@ static void ct_find_debugfs(void)
 static void vmm_b_unsafe_msr(struct ct_orphan *o)
 {
 	struct ct_adopter a;
+	__u64 done;
 
 	ct_adopter_create(&a, o, CT_FLAW_NONE);
 	ct_adopt(&a, o);
-	/* KVM completes the WRMSR, and the RDMSR after it. */
+	/*
+	 * KVM completes the WRMSR, and the RDMSR after it.  The count is
+	 * read while the guest cannot move (a guest that ran first once made
+	 * this wait for one command more than it gave).
+	 */
+	done = READ_ONCE(a.beats[0].done);
 	ct_adopter_run(&a);
-	ct_expect_done(&a.beats[0], READ_ONCE(a.beats[0].done) + 1, "the MSR accesses");
+	ct_expect_done(&a.beats[0], done + 1, "the MSR accesses");
 	TEST_ASSERT(a.beats[0].cpuid[0] == CT_UNSAFE_MSR_VAL,
 		    "SYSENTER_CS reads %#x after ATTACH, the guest wrote %#x",
 		    a.beats[0].cpuid[0], CT_UNSAFE_MSR_VAL);
