@@ -336,6 +336,13 @@ static void guest_timer_handler(struct ex_regs *regs)
 	__u64 now = rdtsc(), late, us, armed = 0;
 	int b = 0;
 
+	if (tl->seq & 1) {
+		/* The outer handler's EOI is this vector's only one. */
+		tl->doubled++;
+		WRITE_ONCE(tl->ticks, tl->ticks + 1);
+		return;
+	}
+	WRITE_ONCE(tl->seq, tl->seq + 1);
 	/*
 	 * A periodic timer's schedule is its APIC's, and KVM's runs on the
 	 * host's clock, which drifts from the TSC: the guest cannot know the
@@ -353,13 +360,6 @@ static void guest_timer_handler(struct ex_regs *regs)
 	if (tl->mode == CT_TM_PERIODIC && tl->last_tsc &&
 	    now - tl->last_tsc > tl->period_tsc + tl->period_tsc / 2)
 		tl->collapsed += (now - tl->last_tsc + tl->period_tsc / 2) / tl->period_tsc - 1;
-	if (tl->seq & 1) {
-		/* The outer handler's EOI is this vector's only one. */
-		tl->doubled++;
-		WRITE_ONCE(tl->ticks, tl->ticks + 1);
-		return;
-	}
-	WRITE_ONCE(tl->seq, tl->seq + 1);
 	/*
 	 * A one-shot or TSC-deadline timer that expired reads back 0 (TMCCT,
 	 * IA32_TSC_DEADLINE) until it is armed again: one that still counts
