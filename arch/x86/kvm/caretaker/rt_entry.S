@@ -48,7 +48,7 @@ ctrt_entry:
 	jmp	1b
 	.size ctrt_entry, . - ctrt_entry
 
-	.text
+	/* Still .text.entry: each #VMEXIT returns here, beside ctrt_run. */
 
 /*
  * ctrt_vmrun - run the guest until its next #VMEXIT
@@ -144,6 +144,12 @@ ctrt_vmrun:
 	popq	%rbp
 	ret
 	.size ctrt_vmrun, . - ctrt_vmrun
+
+/*
+ * The vectors are cold: they go after all other text, out of the pages
+ * that each #VMEXIT runs through (rt.lds).
+ */
+	.section .text.vectors, "ax"
 
 /*
  * The IDT's 256 stubs, 16 bytes apart.  Each pushes a zero error code

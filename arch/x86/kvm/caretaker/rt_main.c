@@ -112,7 +112,7 @@ static u64 gdt_entry(u64 base, u32 limit, u32 type_flags)
 	       (((base >> 24) & 0xffULL) << 56);
 }
 
-static void ctrt_tables_init(struct ctrt_cpu *cb)
+static void __cold ctrt_tables_init(struct ctrt_cpu *cb)
 {
 	u64 *gdt = area(cb, CTRT_OFF_GDT);
 	u64 *idt = area(cb, CTRT_OFF_IDT);
@@ -170,7 +170,7 @@ static void ctrt_tables_init(struct ctrt_cpu *cb)
  * Drop global TLB entries the kernel left behind: the runtime's own
  * mappings are not global, and nothing else may stay reachable.
  */
-static void ctrt_flush_global(void)
+static void __cold ctrt_flush_global(void)
 {
 	unsigned long cr4;
 
@@ -188,7 +188,7 @@ static void ctrt_wait(struct ctrt_cpu *cb)
 	rt_clgi();
 }
 
-static void ctrt_load_guest_context(struct ctrt_cpu *cb)
+static void __cold ctrt_load_guest_context(struct ctrt_cpu *cb)
 {
 	u32 lo = (u32)cb->xcr0, hi = (u32)(cb->xcr0 >> 32);
 	u64 *xstate_bv = area(cb, CTRT_OFF_XSAVE + 512);
@@ -215,7 +215,7 @@ static void ctrt_load_guest_context(struct ctrt_cpu *cb)
 		rt_wrmsr(MSR_IA32_SPEC_CTRL, cb->spec_ctrl);
 }
 
-static void ctrt_save_guest_context(struct ctrt_cpu *cb)
+static void __cold ctrt_save_guest_context(struct ctrt_cpu *cb)
 {
 	u32 lo = (u32)cb->xcr0, hi = (u32)(cb->xcr0 >> 32);
 	unsigned long v;
@@ -236,7 +236,7 @@ static void ctrt_save_guest_context(struct ctrt_cpu *cb)
 		cb->spec_ctrl = rt_rdmsr(MSR_IA32_SPEC_CTRL);
 }
 
-static void ctrt_block(struct ctrt_cpu *cb, u64 code)
+static void __cold ctrt_block(struct ctrt_cpu *cb, u64 code)
 {
 	cb->blocked_code = code;
 	cb->blocked_info1 = vmcb_read(cb, CTRT_VMCB_EXIT_INFO1);
@@ -360,7 +360,7 @@ static void papic_write(struct ctrt_cpu *cb, u32 reg, u32 val)
  * Without a TSC-deadline timer, measure the APIC timer against the TSC
  * (1 ms): Linux's own calibration is not the runtime's to read.
  */
-static void ctrt_papic_init(struct ctrt_cpu *cb)
+static void __cold ctrt_papic_init(struct ctrt_cpu *cb)
 {
 	struct ctrt_apic *a = &cb->apic;
 	u64 t0;
@@ -387,13 +387,10 @@ static void ctrt_papic_init(struct ctrt_cpu *cb)
 		caretaker_mult_shift(a->tsc_khz, a->host_timer_khz, &a->tsc_to_timer);
 }
 
-/* Have this CPU's timer interrupt it at host TSC @deadline (0: never). */
-static void ctrt_papic_arm(struct ctrt_cpu *cb, u64 deadline)
+static void __cold ctrt_papic_rearm(struct ctrt_cpu *cb, u64 deadline)
 {
 	struct ctrt_apic *a = &cb->apic;
 
-	if (a->armed == deadline)
-		return;
 	a->armed = deadline;
 	if (a->flags & CTRT_APIC_HOST_TSCDL) {
 		papic_write(cb, PAPIC_LVTT, PAPIC_LVTT_TSCDL | CTRT_TIMER_VECTOR);
@@ -408,6 +405,13 @@ static void ctrt_papic_arm(struct ctrt_cpu *cb, u64 deadline)
 	papic_write(cb, PAPIC_LVTT, CTRT_TIMER_VECTOR);
 	papic_write(cb, PAPIC_TMICT,
 		    caretaker_apic_oneshot_count(rt_rdtsc(), deadline, a->tsc_to_timer));
+}
+
+/* Have this CPU's timer interrupt it at host TSC @deadline (0: never). */
+static __always_inline void ctrt_papic_arm(struct ctrt_cpu *cb, u64 deadline)
+{
+	if (cb->apic.armed != deadline)
+		ctrt_papic_rearm(cb, deadline);
 }
 
 /*
@@ -488,14 +492,11 @@ static void ctrt_timer_start(struct ctrt_apic *a)
 	a->deadline = rt_rdtsc() + period;
 }
 
-/* Has the guest's timer expired?  Then its vector goes into IRR. */
-static void ctrt_timer_check(struct ctrt_cpu *cb)
+static void ctrt_timer_fire(struct ctrt_cpu *cb, u64 now)
 {
 	struct ctrt_apic *a = &cb->apic;
-	u64 now = rt_rdtsc(), late;
+	u64 late;
 
-	if (!a->deadline || (s64)(now - a->deadline) < 0)
-		return;
 	a->fires++;
 	late = now - a->deadline;
 	if (late > a->max_late_tsc)
@@ -511,6 +512,15 @@ static void ctrt_timer_check(struct ctrt_cpu *cb)
 		if (ctrt_lvtt_mode(a) == CTRT_LVTT_TSCDEADLINE)
 			a->tsc_deadline = 0;
 	}
+}
+
+/* Has the guest's timer expired?  Then its vector goes into IRR. */
+static __always_inline void ctrt_timer_check(struct ctrt_cpu *cb)
+{
+	u64 now = rt_rdtsc();
+
+	if (cb->apic.deadline && (s64)(now - cb->apic.deadline) >= 0)
+		ctrt_timer_fire(cb, now);
 }
 
 static void ctrt_vintr(struct ctrt_cpu *cb, bool on)
@@ -771,7 +781,7 @@ static bool ctrt_msr(struct ctrt_cpu *cb)
 enum ctrt_wake { CTRT_WOKEN, CTRT_STOPPED, CTRT_NEVER };
 
 /* Halt this CPU with the guest until it has an interrupt to take. */
-static enum ctrt_wake ctrt_wait_interrupt(struct ctrt_cpu *cb)
+static enum ctrt_wake __cold ctrt_wait_interrupt(struct ctrt_cpu *cb)
 {
 	struct ctrt_apic *a = &cb->apic;
 
@@ -829,8 +839,12 @@ static bool ctrt_fastpath(struct ctrt_cpu *cb, u64 code)
 	return false;
 }
 
-/* Run the guest until the kernel asks to stop it. */
-static void ctrt_run(struct ctrt_cpu *cb)
+/*
+ * Run the guest until the kernel asks to stop it.  What each exit runs
+ * sits in one page with ctrt_vmrun (rt.lds): under TCG every other page
+ * would cost a TLB refill per exit (the rarely used paths are __cold).
+ */
+static noinline __section(".text.hot") void ctrt_run(struct ctrt_cpu *cb)
 {
 	u8 *tlb_ctl = area(cb, CTRT_OFF_VMCB + CTRT_VMCB_TLB_CTL);
 	u64 code;
@@ -923,7 +937,7 @@ static void ctrt_run(struct ctrt_cpu *cb)
 }
 
 /* Give the CPU up: guest saved, SVM off, GIF=1 so that INIT gets in. */
-static void __noreturn ctrt_halt(struct ctrt_cpu *cb)
+static void __cold __noreturn ctrt_halt(struct ctrt_cpu *cb)
 {
 	if (cb->flags & CTRT_F_FASTPATH) {
 		ctrt_papic_arm(cb, 0);
@@ -938,7 +952,7 @@ static void __noreturn ctrt_halt(struct ctrt_cpu *cb)
 		asm volatile("cli; hlt" ::: "memory");
 }
 
-void ctrt_main(struct ctrt_cpu *cb)
+void __cold ctrt_main(struct ctrt_cpu *cb)
 {
 	ctrt_flush_global();
 	ctrt_tables_init(cb);
