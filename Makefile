@@ -8,6 +8,7 @@
 all: kernel
 
 kernel:
+	bash scripts/install-deps.sh
 	bash scripts/build-kernel.sh
 
 testhost: kernel

@@ -55,10 +55,10 @@ ctrt_entry:
  * %rdi: struct ctrt_gprs of the guest
  * %rsi: physical address of the VMCB
  *
- * Loads the guest's VMLOAD state and general-purpose registers, VMRUNs,
- * and on #VMEXIT saves them back.  The caller restores its own VMLOAD
- * state (VMLOAD of its host-save area) before anything can take an NMI:
- * until then TR is the guest's.  GIF is 0 throughout.
+ * Loads the guest's general-purpose registers, VMRUNs, and on #VMEXIT
+ * saves them back.  The guest's VMLOAD state (TR, FS, GS, syscall MSRs)
+ * is the caller's business: ctrt_run() keeps it in the CPU across the
+ * exits it completes itself.  GIF is 0 throughout.
  */
 	.globl ctrt_vmrun
 	.type ctrt_vmrun, @function
@@ -70,11 +70,8 @@ ctrt_vmrun:
 	pushq	%r14
 	pushq	%r15
 	pushq	%rdi
-	pushq	%rsi
 
 	movq	%rsi, %rax
-	vmload	%rax
-
 	movq	G_RCX(%rdi), %rcx
 	movq	G_RDX(%rdi), %rdx
 	movq	G_RBX(%rdi), %rbx
@@ -93,7 +90,7 @@ ctrt_vmrun:
 	vmrun	%rax
 
 	/* #VMEXIT: %rax and %rsp are the runtime's again. */
-	movq	8(%rsp), %rax
+	movq	(%rsp), %rax
 	movq	%rcx, G_RCX(%rax)
 	movq	%rdx, G_RDX(%rax)
 	movq	%rbx, G_RBX(%rax)
@@ -108,9 +105,6 @@ ctrt_vmrun:
 	movq	%r13, G_R13(%rax)
 	movq	%r14, G_R14(%rax)
 	movq	%r15, G_R15(%rax)
-
-	popq	%rax
-	vmsave	%rax
 
 	/*
 	 * Stuff the return stack buffer so that no return below predicts

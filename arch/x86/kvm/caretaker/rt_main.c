@@ -135,7 +135,14 @@ static void __cold ctrt_tables_init(struct ctrt_cpu *cb)
 
 	for (i = 0; i < 256; i++) {
 		u64 h = (u64)(ctrt_vectors + 16 * i);
-		u64 ist = i == 2 ? 1 : (i == 8 || i == 18) ? 2 : 0;
+		/*
+		 * Not #MC: between the exits the fast path completes, TR is
+		 * the guest's (ctrt_keeps_guest_context()) and an IST would
+		 * come from the guest's TSS.  The runtime's stack is always
+		 * good at CPL 0; only a #DF (that stack overflowing) needs
+		 * one, and the NMI, taken only with the runtime's TR.
+		 */
+		u64 ist = i == 2 ? 1 : i == 8 ? 2 : 0;
 
 		idt[2 * i] = (h & 0xffff) | ((u64)CTRT_SEL_CODE << 16) |
 			     (ist << 32) | (0x8eULL << 40) |
@@ -840,6 +847,49 @@ static bool ctrt_fastpath(struct ctrt_cpu *cb, u64 code)
 }
 
 /*
+ * CR4 bits the runtime has no use for: it runs at CPL 0 on supervisor
+ * pages only, none of them global, in long mode.  It takes the guest's
+ * values for them, so that VMRUN and #VMEXIT leave them as they are:
+ * where VMRUN is itself emulated (a nested host, QEMU's TCG) each change
+ * to one of them is a TLB flush, twice per exit.
+ */
+#define CTRT_CR4_GUEST_OWNED \
+	(X86_CR4_PSE | X86_CR4_PGE | X86_CR4_SMEP | X86_CR4_SMAP)
+
+static void __cold ctrt_cr4_follow(u64 *host_cr4, u64 guest_cr4)
+{
+	*host_cr4 = (*host_cr4 & ~CTRT_CR4_GUEST_OWNED) |
+		    (guest_cr4 & CTRT_CR4_GUEST_OWNED);
+	asm volatile("mov %0, %%cr4" :: "r"(*host_cr4) : "memory");
+}
+
+/*
+ * Exits that leave the guest's VMLOAD state (TR, FS, GS, the syscall
+ * MSRs) in the CPU: completed here with GIF clear, by code that uses
+ * none of it, and straight back to VMRUN, so neither the VMSAVE nor the
+ * two VMLOADs KVM does around each VMRUN are needed.  Every other exit
+ * gets the runtime's own state back first (ctrt_host_context()): its
+ * handling opens GIF (an NMI on the guest's TR would take its IST stack
+ * from the guest's TSS) or leaves ctrt_run().
+ */
+static __always_inline bool ctrt_keeps_guest_context(u64 code)
+{
+	return code == SVM_EXIT_CPUID || code == SVM_EXIT_MSR ||
+	       code == SVM_EXIT_XSETBV || code == SVM_EXIT_PAUSE ||
+	       code == SVM_EXIT_VINTR;
+}
+
+/* Guest's VMLOAD state to the VMCB, the runtime's back into the CPU. */
+static __always_inline void ctrt_host_context(struct ctrt_cpu *cb, bool *guest)
+{
+	if (*guest) {
+		rt_vmsave(cb->vmcb_pa);
+		rt_vmload(cb->hostsave_pa);
+		*guest = false;
+	}
+}
+
+/*
  * Run the guest until the kernel asks to stop it.  What each exit runs
  * sits in one page with ctrt_vmrun (rt.lds): under TCG every other page
  * would cost a TLB refill per exit (the rarely used paths are __cold).
@@ -847,13 +897,13 @@ static bool ctrt_fastpath(struct ctrt_cpu *cb, u64 code)
 static noinline __section(".text.hot") void ctrt_run(struct ctrt_cpu *cb)
 {
 	u8 *tlb_ctl = area(cb, CTRT_OFF_VMCB + CTRT_VMCB_TLB_CTL);
-	u64 code;
+	bool guest = false;	/* the guest's VMLOAD state is in the CPU */
+	u64 code, cr4;
 
 	rt_wrmsr(MSR_VM_HSAVE_PA, cb->hsave_pa);
 	if (cb->flags & CTRT_F_FASTPATH)
 		ctrt_papic_init(cb);
 	ctrt_load_guest_context(cb);
-	rt_vmsave(cb->hostsave_pa);
 	cb->run_tsc = rt_rdtsc();
 
 	if (cb->flags & CTRT_F_START_BLOCKED) {
@@ -874,10 +924,15 @@ static noinline __section(".text.hot") void ctrt_run(struct ctrt_cpu *cb)
 		}
 	}
 
+	asm volatile("mov %%cr4, %0" : "=r"(cr4));
 	WRITE_ONCE(cb->state, CTRT_ST_RUNNING);
 	for (;;) {
-		if (READ_ONCE(cb->cmd) == CTRT_CMD_STOP)
+		if ((cr4 ^ vmcb_read(cb, CTRT_VMCB_CR4)) & CTRT_CR4_GUEST_OWNED)
+			ctrt_cr4_follow(&cr4, vmcb_read(cb, CTRT_VMCB_CR4));
+		if (READ_ONCE(cb->cmd) == CTRT_CMD_STOP) {
+			ctrt_host_context(cb, &guest);
 			return;
+		}
 
 		/*
 		 * With the fast path, this CPU's interrupts (its timer, the
@@ -892,9 +947,12 @@ static noinline __section(".text.hot") void ctrt_run(struct ctrt_cpu *cb)
 			ctrt_papic_arm(cb, cb->apic.deadline);
 			asm volatile("sti" ::: "memory");
 		}
+		if (!guest) {
+			rt_vmload(cb->vmcb_pa);
+			guest = true;
+		}
 		ctrt_vmrun(&cb->gprs, cb->vmcb_pa);
 		asm volatile("cli" ::: "memory");
-		rt_vmload(cb->hostsave_pa);
 		if (cb->flags & CTRT_F_IBPB)
 			rt_wrmsr(MSR_IA32_PRED_CMD, PRED_CMD_IBPB);
 
@@ -903,6 +961,8 @@ static noinline __section(".text.hot") void ctrt_run(struct ctrt_cpu *cb)
 		WRITE_ONCE(*tlb_ctl, 0);
 
 		code = vmcb_read(cb, CTRT_VMCB_EXIT_CODE);
+		if (!(cb->flags & CTRT_F_FASTPATH) || !ctrt_keeps_guest_context(code))
+			ctrt_host_context(cb, &guest);
 		cb->exits++;
 		cb->exit_kinds[ctrt_exit_kind(code)]++;
 		WRITE_ONCE(cb->heartbeat, cb->heartbeat + 1);
@@ -930,6 +990,7 @@ static noinline __section(".text.hot") void ctrt_run(struct ctrt_cpu *cb)
 				ctrt_reinject(cb);
 				break;
 			}
+			ctrt_host_context(cb, &guest);
 			ctrt_block(cb, code);
 			return;
 		}
@@ -959,6 +1020,8 @@ void __cold ctrt_main(struct ctrt_cpu *cb)
 	/* Linux turned SVM off on this CPU as it went offline; CLGI needs it. */
 	rt_wrmsr(MSR_EFER, rt_rdmsr(MSR_EFER) | EFER_SVME);
 	rt_clgi();
+	/* The runtime's own VMLOAD state, TR above all, for ctrt_run(). */
+	rt_vmsave(cb->hostsave_pa);
 	WRITE_ONCE(cb->state, CTRT_ST_IDLE);
 
 	for (;;) {
@@ -989,6 +1052,7 @@ void ctrt_trap(u64 *frame)
 	struct ctrt_cpu *cb = (struct ctrt_cpu *)((u64)frame & ~(CTRT_CPU_SIZE - 1));
 	u64 vector = frame[FRAME_VECTOR];
 	unsigned long cr2;
+	bool entered;
 
 	if (vector == 2) {
 		cb->nmis++;
@@ -1010,6 +1074,7 @@ void ctrt_trap(u64 *frame)
 	}
 
 	/* An exception in the runtime itself: record it and stop here. */
+	entered = READ_ONCE(cb->state) != CTRT_ST_OFF;
 	asm volatile("mov %%cr2, %0" : "=r"(cr2));
 	cb->fault_vector = vector;
 	cb->fault_error = frame[FRAME_ERROR];
@@ -1017,9 +1082,15 @@ void ctrt_trap(u64 *frame)
 	cb->fault_cr2 = cr2;
 	barrier();
 	WRITE_ONCE(cb->state, CTRT_ST_FAULT);
-	/* Let INIT in, so that the kernel can still take the CPU back. */
-	if (rt_rdmsr(MSR_EFER) & EFER_SVME)
+	/*
+	 * Let INIT in, so that the kernel can still take the CPU back; with
+	 * the runtime's own TR first, for an NMI that comes with GIF.
+	 */
+	if (rt_rdmsr(MSR_EFER) & EFER_SVME) {
+		if (entered)	/* its VMSAVE area holds its own state */
+			rt_vmload(cb->hostsave_pa);
 		rt_stgi();
+	}
 	for (;;)
 		asm volatile("cli; hlt" ::: "memory");
 }
