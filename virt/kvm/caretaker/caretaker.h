@@ -74,6 +74,9 @@ struct caretaker_mem_slot {
  *	memory is not pinned here, the memfds the adopter maps must be its
  * @debugfs: its directory under /sys/kernel/debug/caretaker/
  * @release_work: gives the CPUs and memory back after ATTACH
+ * @adopter: the VM that adopted it (a reference), until @release_work ran
+ * @adopter_exits: each adopting vCPU's exit count (kvm_vcpu_stat.exits)
+ *	when ATTACH loaded it, to tell when it has run
  * @arch: the architecture's part
  */
 struct caretaker_orphan {
@@ -91,6 +94,8 @@ struct caretaker_orphan {
 	bool incoming;
 	struct dentry *debugfs;
 	struct work_struct release_work;
+	struct kvm *adopter;
+	u64 *adopter_exits;
 	void *arch;
 };
 

@@ -5,6 +5,7 @@
  */
 #include <linux/anon_inodes.h>
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/kvm_host.h>
@@ -74,15 +75,51 @@ static void caretaker_orphan_undo(struct caretaker_orphan *o)
 }
 
 /*
+ * How long the CPUs stay parked after ATTACH at most, waiting for the
+ * adopter's vCPUs to run.
+ */
+#define CARETAKER_RETURN_WAIT_MS	100
+
+/*
+ * Has every vCPU of the adopter been in the guest since ATTACH (its exit
+ * count moved), or does it wait in KVM_RUN for an event?
+ */
+static bool caretaker_adopter_ran(struct caretaker_orphan *o)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	kvm_for_each_vcpu(i, vcpu, o->adopter)
+		if (i < o->nr_vcpus &&
+		    READ_ONCE(vcpu->stat.exits) == o->adopter_exits[i] &&
+		    !kvm_vcpu_is_blocking(vcpu))
+			return false;
+	return true;
+}
+
+/*
  * After ATTACH: bringing the CPUs up again takes long (INIT, SIPI, the
- * whole CPU hotplug state machine), and the adopted guest must not wait
- * for it, so it is done after the ioctl returned.
+ * whole CPU hotplug state machine), and so does unpinning the memory.
+ * None of it may delay the adopted guest, so it is done after the ioctl
+ * returned and once the adopter's vCPUs have run (or
+ * CARETAKER_RETURN_WAIT_MS passed): the work item runs on the CPU that
+ * called ATTACH, where the adopter's vCPU thread may well run next, and
+ * a CPU coming up keeps other CPUs busy too (IPIs, hotplug callbacks on
+ * every CPU), so before that point it would compete with the adopter's
+ * way back into KVM_RUN for a CPU, inside the guest-visible stall.
  */
 static void caretaker_orphan_release_work(struct work_struct *work)
 {
 	struct caretaker_orphan *o = container_of(work, struct caretaker_orphan,
 						  release_work);
+	unsigned long end = jiffies + msecs_to_jiffies(CARETAKER_RETURN_WAIT_MS);
 
+	if (o->adopter) {
+		while (!caretaker_adopter_ran(o) && time_before(jiffies, end))
+			usleep_range(200, 500);
+		kvm_put_kvm(o->adopter);
+		o->adopter = NULL;
+	}
 	guard(mutex)(&o->lock);
 	caretaker_orphan_undo(o);
 }
@@ -93,6 +130,7 @@ static void caretaker_orphan_free(struct caretaker_orphan *o)
 	debugfs_remove_recursive(o->debugfs);
 	caretaker_orphan_undo(o);
 	caretaker_arch_free(o);
+	kfree(o->adopter_exits);
 	kfree(o->cpus);
 	kfree(o->vcpu_ids);
 	kfree(o);
@@ -525,8 +563,10 @@ static struct caretaker_refusal caretaker_check_vcpus(struct caretaker_orphan *o
  *
  * Checks the adopting VM against the orphan (a mismatch leaves the
  * orphan running), stops the runtime and loads the state into @kvm's
- * vCPUs.  The CPUs go back to Linux, and the memory is unpinned, right
- * after the ioctl returns (a work item; the fd's release waits for it).
+ * vCPUs.  The CPUs go back to Linux, and the memory is unpinned, after
+ * the ioctl returned and the adopter's vCPUs have run, or at most
+ * CARETAKER_RETURN_WAIT_MS later (a work item; the fd's release waits
+ * for it).
  *
  * Context: process context of @kvm's VMM, may sleep.
  * Return: 0 or a negative errno (logged).
@@ -546,6 +586,14 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file)
 		goto out;
 	}
 	same = kvm == o->src;
+	if (!o->adopter_exits) {
+		o->adopter_exits = kcalloc(o->nr_vcpus, sizeof(*o->adopter_exits),
+					   GFP_KERNEL_ACCOUNT);
+		if (!o->adopter_exits) {
+			r = CARETAKER_REFUSE(-ENOMEM, "out of memory");
+			goto out;
+		}
+	}
 	r = caretaker_check_vcpus(o, kvm);
 	if (!r.err && !same)
 		r = caretaker_mem_check_adopter(o, kvm);
@@ -565,6 +613,9 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file)
 		kvm_for_each_vcpu(i, vcpu, kvm)
 			kvm_clear_request(KVM_REQ_CARETAKER_STOP, vcpu);
 	}
+	if (!r.err)
+		kvm_for_each_vcpu(i, vcpu, kvm)
+			o->adopter_exits[i] = vcpu->stat.exits;
 	kvm_unlock_all_vcpus(kvm);
 	if (r.err)
 		goto out;
@@ -576,7 +627,12 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file)
 		WRITE_ONCE(kvm->caretaker_memslots_frozen, false);
 		mutex_unlock(&kvm->slots_lock);
 	}
-	/* The runtime is halted: the CPUs and the memory go back meanwhile. */
+	/*
+	 * The runtime is halted: the CPUs and the memory go back once the
+	 * adopter's vCPUs have run.
+	 */
+	kvm_get_kvm(kvm);
+	o->adopter = kvm;
 	schedule_work(&o->release_work);
 out:
 	caretaker_log_refusal(kvm, "ATTACH", r);
