@@ -906,6 +906,17 @@ struct ct_runner {
 	__u32 exit_reason;
 	bool done;
 	bool active;
+	/*
+	 * Adoption from the vCPU threads (ct_adopter_attach_run()): the
+	 * leader ATTACHes @attach_fd into @attach_vm and goes straight into
+	 * KVM_RUN; the others wait for its @attached (1: adopted, -1: not).
+	 */
+	struct kvm_vm *attach_vm;
+	int attach_fd;
+	struct ct_runner *leader;
+	int attached;
+	int attach_err;
+	__u64 attach_tsc, attach_end_tsc;	/* around the ATTACH ioctl */
 };
 
 /* SIGUSR1 only interrupts KVM_RUN. */
@@ -913,10 +924,40 @@ static void ct_kick_handler(int sig)
 {
 }
 
+static int ct_attach(struct kvm_vm *vm, int ct_fd);
+
+/* Before KVM_RUN: ATTACH, or wait for the leader's.  False: no KVM_RUN. */
+static bool ct_runner_adopt(struct ct_runner *r)
+{
+	int attached;
+
+	if (r->attach_vm) {
+		r->attach_tsc = rdtsc();
+		attached = ct_attach(r->attach_vm, r->attach_fd) ? -1 : 1;
+		r->attach_end_tsc = rdtsc();
+		r->attach_err = attached < 0 ? errno : 0;
+		__atomic_store_n(&r->attached, attached, __ATOMIC_RELEASE);
+	} else if (r->leader) {
+		while (!(attached = __atomic_load_n(&r->leader->attached, __ATOMIC_ACQUIRE)))
+			sched_yield();
+	} else {
+		return true;
+	}
+	if (attached > 0)
+		return true;
+	r->ret = -1;
+	r->err = r->attach_vm ? r->attach_err : EPERM;
+	return false;
+}
+
 static void *ct_runner_main(void *arg)
 {
 	struct ct_runner *r = arg;
 
+	if (!ct_runner_adopt(r)) {
+		__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
+		return NULL;
+	}
 	r->ret = __vcpu_run(r->vcpu);
 	r->err = errno;
 	r->exit_reason = r->vcpu->run->exit_reason;
@@ -1955,6 +1996,41 @@ static void ct_adopter_create(struct ct_adopter *a, const struct ct_orphan *o,
 static void ct_adopter_run(struct ct_adopter *a)
 {
 	ct_runners_start(a->runners, a->vcpus, a->nr_vcpus);
+}
+
+/*
+ * ATTACH as a VMM that restarts for speed does it: from vCPU 0's thread,
+ * which enters KVM_RUN right after, the other vCPU threads already
+ * started and waiting, so that between the runtime's stop and the
+ * guest's first VMRUN under KVM there is no thread to create or wake.
+ * Returns ATTACH's result, errno set; the runners run on only if 0.
+ */
+static int ct_adopter_attach_run(struct ct_adopter *a, int ct_fd)
+{
+	struct ct_runner *lead = &a->runners[0];
+	__u32 i;
+
+	for (i = 0; i < a->nr_vcpus; i++) {
+		a->runners[i].attach_vm = i ? NULL : a->vm;
+		a->runners[i].attach_fd = ct_fd;
+		a->runners[i].leader = i ? lead : NULL;
+		a->runners[i].attached = 0;
+	}
+	for (i = 1; i < a->nr_vcpus; i++)
+		ct_runner_start(&a->runners[i], a->vcpus[i]);
+	ct_runner_start(lead, a->vcpus[0]);
+	while (!__atomic_load_n(&lead->attached, __ATOMIC_ACQUIRE))
+		ct_sleep_ms(1);
+	for (i = 0; i < a->nr_vcpus; i++) {
+		a->runners[i].attach_vm = NULL;
+		a->runners[i].leader = NULL;
+	}
+	if (lead->attached > 0)
+		return 0;
+	for (i = 0; i < a->nr_vcpus; i++)
+		ct_runner_wait(&a->runners[i], CT_WAIT_MS);
+	errno = lead->attach_err;
+	return -1;
 }
 
 static void ct_adopter_pause(struct ct_adopter *a)
@@ -3458,16 +3534,22 @@ static void ct_epoch(struct ct_run_log *log, struct ct_trail *tr, enum ct_epoch 
 	WRITE_ONCE(tr->epoch, e);
 }
 
-/* Record an event that began at host TSC @start and ends now. */
-static void ct_event(struct ct_run_log *log, enum ct_event what, __u64 start)
+/* Record an event that began at host TSC @start and ended at @end. */
+static void ct_event_at(struct ct_run_log *log, enum ct_event what, __u64 start, __u64 end)
 {
 	__u32 n = log->nr_events;
 
 	TEST_ASSERT(n < CT_MAX_EVENTS, "too many events");
 	log->ev[n].what = what;
 	log->ev[n].tsc = start;
-	log->ev[n].end = rdtsc();
+	log->ev[n].end = end;
 	__atomic_store_n(&log->nr_events, n + 1, __ATOMIC_RELEASE);
+}
+
+/* ... that ends now. */
+static void ct_event(struct ct_run_log *log, enum ct_event what, __u64 start)
+{
+	ct_event_at(log, what, start, rdtsc());
 }
 
 /*
@@ -3758,12 +3840,9 @@ static void vmm_b_bench_adopt(struct ct_orphan *o)
 	ct_epoch(log, tr, CT_EP_ATTACH);
 	ct_sleep_ms(CT_AROUND_MS);
 	/* Run at once: until KVM_RUN the guest stands still. */
-	t = rdtsc();
-	TEST_ASSERT(!ct_attach(a.vm, o->ct_fd), "ATTACH: %s", strerror(errno));
-	ct_event(log, CT_EV_ATTACH, t);
-	t = rdtsc();
-	ct_adopter_run(&a);
-	ct_event(log, CT_EV_RUN, t);
+	TEST_ASSERT(!ct_adopter_attach_run(&a, o->ct_fd), "ATTACH: %s", strerror(errno));
+	ct_event_at(log, CT_EV_ATTACH, a.runners[0].attach_tsc, a.runners[0].attach_end_tsc);
+	ct_event_at(log, CT_EV_RUN, a.runners[0].attach_end_tsc, a.runners[0].attach_end_tsc);
 	log->kernel_stall_ns[1] = ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_ATTACHED,
 						   1).stall_ns;
 	ct_wait_cpu_online(ct_cpus[0]);
