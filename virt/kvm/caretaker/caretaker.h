@@ -153,6 +153,7 @@ bool caretaker_luo_available(void);
 
 /* arch: checks of VM features the caretaker cannot carry. */
 int caretaker_arch_init(void);
+void caretaker_arch_exit(void);
 struct caretaker_refusal caretaker_arch_check_vm_type(struct kvm *kvm);
 struct caretaker_refusal caretaker_arch_check_vm(struct kvm *kvm);
 

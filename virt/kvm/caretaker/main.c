@@ -172,6 +172,7 @@ static void __exit caretaker_exit(void)
 	debugfs_remove(caretaker_debugfs_root);
 	unregister_pm_notifier(&caretaker_pm_nb);
 	caretaker_luo_exit();
+	caretaker_arch_exit();
 }
 
 module_init(caretaker_init);

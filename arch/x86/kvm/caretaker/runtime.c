@@ -29,12 +29,14 @@ extern const u8 caretaker_rt_image[], caretaker_rt_image_end[];
  *
  * Everything the runtime touches is allocated at PREPARE from unmovable
  * kernel memory (never CMA or movable zones, so never KHO's scratch
- * area) and stays where it is until the orphan is released: the image,
- * its page tables, and per parked CPU a control block, GDT/TSS, IDT,
- * VMCB, two save areas, private copies of the I/O and MSR permission
- * maps, three stacks, the guest's CPUID table and its XSAVE image.  The runtime's CR3
- * maps exactly these (struct ct_runtime) and nothing of the kernel, but
- * for the local APIC's page (uncached) when the APIC is in xAPIC mode.
+ * area) and stays where it is until the orphan is released: the image
+ * (the last released instance's pages if there are any, its text left
+ * as it is: ct_runtime_image_get()), its page tables, and per parked
+ * CPU a control block, GDT/TSS, IDT, VMCB, two save areas, private
+ * copies of the I/O and MSR permission maps, three stacks, the guest's
+ * CPUID table and its XSAVE image.  The runtime's CR3 maps exactly
+ * these (struct ct_runtime) and nothing of the kernel, but for the
+ * local APIC's page (uncached) when the APIC is in xAPIC mode.
  */
 static const struct {
 	unsigned long off;
@@ -145,48 +147,6 @@ phys_addr_t ct_runtime_pa(struct ct_runtime_cpu *c, unsigned long off)
 	return 0;
 }
 
-static int ct_runtime_map_image(struct ct_runtime *rt)
-{
-	const struct ctrt_header *h = (const void *)caretaker_rt_image;
-	size_t file = caretaker_rt_image_end - caretaker_rt_image;
-	unsigned long size, va;
-	u64 flags;
-	void *img;
-	int ret;
-
-	if (file < sizeof(*h) || h->magic != CTRT_MAGIC ||
-	    h->version != CTRT_ABI_VERSION ||
-	    h->file_end - CTRT_BASE < file ||
-	    h->image_end - CTRT_BASE > CTRT_IMAGE_MAX ||
-	    h->text_end > h->rodata_end || h->rodata_end > h->image_end ||
-	    h->file_end > h->image_end || h->entry >= h->text_end) {
-		pr_err_ratelimited("the embedded runtime image is malformed\n");
-		return -ENOEXEC;
-	}
-	size = h->image_end - CTRT_BASE;
-	rt->image_order = get_order(size);
-	rt->image = alloc_pages(GFP_KERNEL_ACCOUNT | __GFP_ZERO, rt->image_order);
-	if (!rt->image)
-		return -ENOMEM;
-	img = page_address(rt->image);
-	memcpy(img, caretaker_rt_image, file);
-	rt->entry = h->entry;
-
-	for (va = CTRT_BASE; va < h->image_end; va += PAGE_SIZE) {
-		if (va < h->text_end)
-			flags = 0;			/* read-only, executable */
-		else if (va < h->rodata_end)
-			flags = CT_PTE_NX;		/* read-only */
-		else
-			flags = CT_PTE_RW | CT_PTE_NX;
-		ret = ct_pgtable_map(&rt->pt, va, virt_to_phys(img + va - CTRT_BASE),
-				     flags | CT_PTE_A | CT_PTE_D);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
 /*
  * Free what ct_runtime_create() allocated with alloc_pages(@order), or
  * what ct_runtime_adopt() restored from KHO: order-0 pages, each its own.
@@ -202,6 +162,121 @@ static void ct_runtime_free_pages(struct ct_runtime *rt, struct page *page,
 	}
 	for (i = 0; i < 1UL << order; i++)
 		__free_page(page + i);
+}
+
+/*
+ * The image of the last instance released, kept for the next one: see
+ * ct_runtime_image_get().  Protected by ct_image_lock.
+ */
+static DEFINE_MUTEX(ct_image_lock);
+static struct page *ct_image_spare;
+static unsigned int ct_image_spare_order;
+
+/*
+ * The pages for an instance's image: the spare, if there is one, or new
+ * ones.  Returns whether the text in them is the image's already.
+ *
+ * The text is the same for every instance, and nothing writes to it
+ * (the runtime maps it read-only), so the released instance's copy is
+ * reused without writing to it again.  That saves more than a copy
+ * where the host is emulated: QEMU's TCG translates code once per
+ * physical page, and a page written to is translated again, so a fresh
+ * copy at each PREPARE made the runtime's first DETACH and ATTACH of
+ * each orphan run from cold translations, inside the stall.
+ */
+static bool ct_runtime_image_get(struct ct_runtime *rt)
+{
+	scoped_guard(mutex, &ct_image_lock) {
+		if (ct_image_spare && ct_image_spare_order == rt->image_order) {
+			rt->image = ct_image_spare;
+			ct_image_spare = NULL;
+			return true;
+		}
+	}
+	/* Not charged to the VMM: the next orphan's, whoever's, may reuse it. */
+	rt->image = alloc_pages(GFP_KERNEL | __GFP_ZERO, rt->image_order);
+	return false;
+}
+
+/* Keep a released instance's image for the next one, or free it. */
+static void ct_runtime_image_put(struct ct_runtime *rt)
+{
+	if (!rt->incoming) {
+		scoped_guard(mutex, &ct_image_lock) {
+			if (!ct_image_spare) {
+				ct_image_spare = rt->image;
+				ct_image_spare_order = rt->image_order;
+				return;
+			}
+		}
+	}
+	ct_runtime_free_pages(rt, rt->image, rt->image_order);
+}
+
+/**
+ * ct_runtime_image_cache_free() - free the image kept for the next instance
+ *
+ * Context: module exit: no instance exists.
+ */
+void ct_runtime_image_cache_free(void)
+{
+	guard(mutex)(&ct_image_lock);
+	if (ct_image_spare)
+		__free_pages(ct_image_spare, ct_image_spare_order);
+	ct_image_spare = NULL;
+}
+
+static int ct_runtime_map_image(struct ct_runtime *rt)
+{
+	const struct ctrt_header *h = (const void *)caretaker_rt_image;
+	size_t file = caretaker_rt_image_end - caretaker_rt_image;
+	unsigned long size, text, va;
+	bool reused;
+	u64 flags;
+	void *img;
+	int ret;
+
+	if (file < sizeof(*h) || h->magic != CTRT_MAGIC ||
+	    h->version != CTRT_ABI_VERSION ||
+	    h->file_end - CTRT_BASE < file ||
+	    h->image_end - CTRT_BASE > CTRT_IMAGE_MAX ||
+	    h->text_end > h->rodata_end || h->rodata_end > h->image_end ||
+	    h->file_end > h->image_end || h->entry >= h->text_end) {
+		pr_err_ratelimited("the embedded runtime image is malformed\n");
+		return -ENOEXEC;
+	}
+	text = h->text_end - CTRT_BASE;
+	size = h->image_end - CTRT_BASE;
+	rt->image_order = get_order(size);
+	reused = ct_runtime_image_get(rt);
+	if (!rt->image)
+		return -ENOMEM;
+	img = page_address(rt->image);
+	/*
+	 * The text pages only where they differ (never, but then a write
+	 * costs little); the file may end inside them, the rest is zero.
+	 * The data after them as the image has it, every time.
+	 */
+	if (!reused || memcmp(img, caretaker_rt_image, min(text, file)))
+		memcpy(img, caretaker_rt_image, min(text, file));
+	if (file > text)
+		memcpy(img + text, caretaker_rt_image + text, file - text);
+	memset(img + max(text, file), 0, (PAGE_SIZE << rt->image_order) - max(text, file));
+	rt->entry = h->entry;
+
+	for (va = CTRT_BASE; va < h->image_end; va += PAGE_SIZE) {
+		if (va < h->text_end)
+			flags = 0;			/* read-only, executable */
+		else if (va < h->rodata_end)
+			flags = CT_PTE_NX;		/* read-only */
+		else
+			flags = CT_PTE_RW | CT_PTE_NX;
+		ret = ct_pgtable_map(&rt->pt, va, virt_to_phys(img + va - CTRT_BASE),
+				     flags | CT_PTE_A | CT_PTE_D);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 static void ct_runtime_free_cpu(struct ct_runtime *rt, struct ct_runtime_cpu *c)
@@ -640,7 +715,7 @@ bool ct_runtime_destroy(struct ct_runtime *rt)
 	for (i = 0; i < rt->nr_cpus; i++)
 		ct_runtime_free_cpu(rt, &rt->cpus[i]);
 	if (rt->image)
-		ct_runtime_free_pages(rt, rt->image, rt->image_order);
+		ct_runtime_image_put(rt);
 	free_page((unsigned long)rt->bridge);
 	ct_pgtable_destroy(&rt->pt);
 	kfree(rt);

@@ -76,6 +76,7 @@ struct ct_runtime *ct_runtime_adopt(unsigned int nr_cpus, const u32 *cpus, u32 x
 				    phys_addr_t cr3, const struct kvm_caretaker_range *ranges,
 				    u32 nr_ranges);
 bool ct_runtime_destroy(struct ct_runtime *rt);
+void ct_runtime_image_cache_free(void);
 phys_addr_t ct_runtime_pa(struct ct_runtime_cpu *c, unsigned long off);
 /* A callback of ct_runtime_list_ranges(). */
 typedef void (*ct_range_fn)(void *arg, phys_addr_t pa, unsigned long nr_pages,

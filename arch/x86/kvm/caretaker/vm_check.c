@@ -11,6 +11,7 @@
 #include "smm.h"
 #include "caretaker.h"
 #include "ct_x86.h"
+#include "runtime.h"
 
 /**
  * DOC: what PREPARE refuses on x86
@@ -136,6 +137,16 @@ int caretaker_arch_init(void)
 		return -ENODEV;
 	}
 	return 0;
+}
+
+/**
+ * caretaker_arch_exit() - free what the architecture's part kept between orphans
+ *
+ * Context: module exit: no orphan exists.
+ */
+void caretaker_arch_exit(void)
+{
+	ct_runtime_image_cache_free();
 }
 
 /**
