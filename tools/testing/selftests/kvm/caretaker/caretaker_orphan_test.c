@@ -929,8 +929,21 @@ static int ct_attach(struct kvm_vm *vm, int ct_fd);
 /* Before KVM_RUN: ATTACH, or wait for the leader's.  False: no KVM_RUN. */
 static bool ct_runner_adopt(struct ct_runner *r)
 {
-	int attached;
+	int attached, ret;
 
+	if (r->attach_vm || r->leader) {
+		/*
+		 * KVM's first KVM_RUN of a VM and of a vCPU thread does
+		 * one-time work (kvm_mmu_post_init_vm() starts a kthread):
+		 * do it now, without entering the guest, not after ATTACH.
+		 */
+		WRITE_ONCE(r->vcpu->run->immediate_exit, 1);
+		ret = __vcpu_run(r->vcpu);
+		TEST_ASSERT(ret == -1 && errno == EINTR,
+			    "vCPU%u: KVM_RUN with immediate_exit: %d errno %d",
+			    r->vcpu->id, ret, errno);
+		WRITE_ONCE(r->vcpu->run->immediate_exit, 0);
+	}
 	if (r->attach_vm) {
 		r->attach_tsc = rdtsc();
 		attached = ct_attach(r->attach_vm, r->attach_fd) ? -1 : 1;
