@@ -51,6 +51,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/futex.h>
 #include <linux/kexec.h>
 #include <linux/kvm_caretaker.h>
 #include <linux/liveupdate.h>
@@ -907,13 +908,16 @@ struct ct_runner {
 	bool done;
 	bool active;
 	/*
-	 * Adoption from the vCPU threads (ct_adopter_attach_run()): the
+	 * Adoption from the vCPU threads (ct_adopter_attach_ready()): each
+	 * enters KVM_RUN once with immediate_exit, then waits for @go; the
 	 * leader ATTACHes @attach_fd into @attach_vm and goes straight into
 	 * KVM_RUN; the others wait for its @attached (1: adopted, -1: not).
 	 */
 	struct kvm_vm *attach_vm;
 	int attach_fd;
 	struct ct_runner *leader;
+	int *go;
+	bool followers;		/* the leader: other vCPUs wait for it */
 	int attached;
 	int attach_err;
 	__u64 attach_tsc, attach_end_tsc;	/* around the ATTACH ioctl */
@@ -926,12 +930,21 @@ static void ct_kick_handler(int sig)
 
 static int ct_attach(struct kvm_vm *vm, int ct_fd);
 
-/* Before KVM_RUN: ATTACH, or wait for the leader's.  False: no KVM_RUN. */
+/*
+ * Before KVM_RUN: ATTACH, or wait for the leader's.  False: no KVM_RUN.
+ * Only this thread reads its adoption fields, and it clears them: a
+ * later ct_runner_start() of the same runner just runs.
+ */
 static bool ct_runner_adopt(struct ct_runner *r)
 {
+	struct ct_runner *leader = r->leader;
+	struct kvm_vm *vm = r->attach_vm;
 	int attached, ret;
 
-	if (r->attach_vm || r->leader) {
+	r->leader = NULL;
+	r->attach_vm = NULL;
+
+	if (vm || leader) {
 		/*
 		 * KVM's first KVM_RUN of a VM and of a vCPU thread does
 		 * one-time work (kvm_mmu_post_init_vm() starts a kthread):
@@ -943,23 +956,28 @@ static bool ct_runner_adopt(struct ct_runner *r)
 			    "vCPU%u: KVM_RUN with immediate_exit: %d errno %d",
 			    r->vcpu->id, ret, errno);
 		WRITE_ONCE(r->vcpu->run->immediate_exit, 0);
+		while (!__atomic_load_n(r->go, __ATOMIC_ACQUIRE))
+			syscall(SYS_futex, r->go, FUTEX_WAIT, 0, NULL, NULL, 0);
 	}
-	if (r->attach_vm) {
+	if (vm) {
 		r->attach_tsc = rdtsc();
-		attached = ct_attach(r->attach_vm, r->attach_fd) ? -1 : 1;
+		attached = ct_attach(vm, r->attach_fd) ? -1 : 1;
 		r->attach_end_tsc = rdtsc();
 		r->attach_err = attached < 0 ? errno : 0;
 		__atomic_store_n(&r->attached, attached, __ATOMIC_RELEASE);
-	} else if (r->leader) {
-		while (!(attached = __atomic_load_n(&r->leader->attached, __ATOMIC_ACQUIRE)))
-			sched_yield();
+		/* A syscall less in the stall where nobody waits. */
+		if (r->followers)
+			syscall(SYS_futex, &r->attached, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+	} else if (leader) {
+		while (!(attached = __atomic_load_n(&leader->attached, __ATOMIC_ACQUIRE)))
+			syscall(SYS_futex, &leader->attached, FUTEX_WAIT, 0, NULL, NULL, 0);
 	} else {
 		return true;
 	}
 	if (attached > 0)
 		return true;
 	r->ret = -1;
-	r->err = r->attach_vm ? r->attach_err : EPERM;
+	r->err = vm ? r->attach_err : EPERM;
 	return false;
 }
 
@@ -2016,28 +2034,40 @@ static void ct_adopter_run(struct ct_adopter *a)
  * which enters KVM_RUN right after, the other vCPU threads already
  * started and waiting, so that between the runtime's stop and the
  * guest's first VMRUN under KVM there is no thread to create or wake.
- * Returns ATTACH's result, errno set; the runners run on only if 0.
+ * Ready: the threads start, each enters KVM_RUN once with immediate_exit
+ * (KVM's one-time work for a new VM and thread), and they wait.
  */
-static int ct_adopter_attach_run(struct ct_adopter *a, int ct_fd)
+static void ct_adopter_attach_ready(struct ct_adopter *a, int ct_fd, int *go)
 {
 	struct ct_runner *lead = &a->runners[0];
 	__u32 i;
 
+	*go = 0;
 	for (i = 0; i < a->nr_vcpus; i++) {
 		a->runners[i].attach_vm = i ? NULL : a->vm;
 		a->runners[i].attach_fd = ct_fd;
 		a->runners[i].leader = i ? lead : NULL;
+		a->runners[i].go = go;
+		a->runners[i].followers = !i && a->nr_vcpus > 1;
 		a->runners[i].attached = 0;
 	}
-	for (i = 1; i < a->nr_vcpus; i++)
+	for (i = 0; i < a->nr_vcpus; i++)
 		ct_runner_start(&a->runners[i], a->vcpus[i]);
-	ct_runner_start(lead, a->vcpus[0]);
+}
+
+/*
+ * Go: the leader ATTACHes.  Returns ATTACH's result, errno set; the
+ * runners run on only if 0.
+ */
+static int ct_adopter_attach_go(struct ct_adopter *a, int *go)
+{
+	struct ct_runner *lead = &a->runners[0];
+	__u32 i;
+
+	__atomic_store_n(go, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, go, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 	while (!__atomic_load_n(&lead->attached, __ATOMIC_ACQUIRE))
 		ct_sleep_ms(1);
-	for (i = 0; i < a->nr_vcpus; i++) {
-		a->runners[i].attach_vm = NULL;
-		a->runners[i].leader = NULL;
-	}
 	if (lead->attached > 0)
 		return 0;
 	for (i = 0; i < a->nr_vcpus; i++)
@@ -3845,15 +3875,16 @@ static void vmm_b_bench_adopt(struct ct_orphan *o)
 	struct ct_run_log *log = o->log;
 	struct ct_trail *tr;
 	struct ct_adopter a;
-	__u64 t;
+	int go;
 
 	ct_adopter_create(&a, o, CT_FLAW_NONE);
 	tr = (struct ct_trail *)a.beats;
 	ct_prefault(&a, o);
+	ct_adopter_attach_ready(&a, o->ct_fd, &go);
 	ct_epoch(log, tr, CT_EP_ATTACH);
 	ct_sleep_ms(CT_AROUND_MS);
 	/* Run at once: until KVM_RUN the guest stands still. */
-	TEST_ASSERT(!ct_adopter_attach_run(&a, o->ct_fd), "ATTACH: %s", strerror(errno));
+	TEST_ASSERT(!ct_adopter_attach_go(&a, &go), "ATTACH: %s", strerror(errno));
 	ct_event_at(log, CT_EV_ATTACH, a.runners[0].attach_tsc, a.runners[0].attach_end_tsc);
 	ct_event_at(log, CT_EV_RUN, a.runners[0].attach_end_tsc, a.runners[0].attach_end_tsc);
 	log->kernel_stall_ns[1] = ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_ATTACHED,
