@@ -30,8 +30,9 @@
  * parked, idle, in the runtime, the memory pinned and the memslots
  * frozen, and the guest still runs under its VMM.  DETACHED after DETACH:
  * the guest runs on the parked CPUs; BLOCKED when at least one vCPU waits
- * on an exit.  ATTACHED once adopted: the CPUs are back with Linux, the
- * memory unpinned, and the fd has no further use.
+ * on an exit.  ATTACHED once adopted: the CPUs go back to Linux, and the
+ * memory is unpinned, once the adopter's vCPUs have run (at most
+ * CARETAKER_RETURN_WAIT_MS later), and the fd has no further use.
  *
  * On the fd: DETACH (PREPARED -> DETACHED, else -EBUSY), ABORT
  * (PREPARED -> undone, the fd is then ABORTED; -EBUSY once detached: a
