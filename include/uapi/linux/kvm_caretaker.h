@@ -32,6 +32,8 @@
 #define KVM_CARETAKER_FEAT_LUO		(1 << 2)
 /* ... and the orphan survives a kexec into the next kernel. */
 #define KVM_CARETAKER_FEAT_KEXEC	(1 << 3)
+/* KVM_CARETAKER_ATTACH takes KVM_CARETAKER_ATTACH_PREPARE. */
+#define KVM_CARETAKER_FEAT_ATTACH_PREPARE (1 << 4)
 
 /**
  * struct kvm_caretaker_prepare - argument of KVM_CARETAKER_PREPARE
@@ -50,7 +52,7 @@ struct kvm_caretaker_prepare {
 
 /**
  * struct kvm_caretaker_attach - argument of KVM_CARETAKER_ATTACH
- * @flags: must be zero
+ * @flags: 0 or KVM_CARETAKER_ATTACH_PREPARE
  * @caretaker_fd: the caretaker fd of the orphan to adopt
  * @reserved: must be zero
  */
@@ -59,6 +61,15 @@ struct kvm_caretaker_attach {
 	__s32 caretaker_fd;
 	__u64 reserved[3];
 };
+
+/*
+ * Prepare the adoption, the guest still running: check the VM against the
+ * orphan and load the vCPU state as of DETACH into its vCPUs, which refuse
+ * KVM_RUN and every ioctl that changes them (-EBUSY) from then on, and
+ * freeze its memslots.  The ATTACH without the flag that follows, on the
+ * same VM, then only stops the guest and loads what it changed since.
+ */
+#define KVM_CARETAKER_ATTACH_PREPARE	(1 << 0)
 
 /**
  * struct kvm_caretaker_op - argument of KVM_CARETAKER_DETACH and _ABORT

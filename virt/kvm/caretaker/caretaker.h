@@ -74,6 +74,12 @@ struct caretaker_mem_slot {
  *	memory is not pinned here, the memfds the adopter maps must be its
  * @debugfs: its directory under /sys/kernel/debug/caretaker/
  * @release_work: gives the CPUs and memory back after ATTACH
+ * @prepared: the VM that ATTACH_PREPARE held for it (a reference), until
+ *	ATTACH adopts the orphan into it or into another VM; its vCPUs
+ *	refuse KVM_RUN and its memslots are frozen, for good unless ATTACH
+ *	succeeds into it
+ * @preloaded: @prepared holds the orphan's state but what the guest
+ *	changed since: ATTACH need not load the rest
  * @adopter: the VM that adopted it (a reference), until @release_work ran
  * @adopter_exits: each adopting vCPU's exit count (kvm_vcpu_stat.exits)
  *	when ATTACH loaded it, to tell when it has run
@@ -94,6 +100,8 @@ struct caretaker_orphan {
 	bool incoming;
 	struct dentry *debugfs;
 	struct work_struct release_work;
+	struct kvm *prepared;
+	bool preloaded;
 	struct kvm *adopter;
 	u64 *adopter_exits;
 	void *arch;
@@ -134,7 +142,7 @@ long caretaker_attach(struct kvm *kvm, void __user *argp);
 /* orphan.c */
 bool caretaker_file_is_orphan(struct file *file);
 int caretaker_orphan_create(struct kvm *kvm, const u32 *cpus, u32 nr_cpus);
-long caretaker_orphan_adopt(struct kvm *kvm, struct file *file);
+long caretaker_orphan_adopt(struct kvm *kvm, struct file *file, bool prepare);
 struct file *caretaker_orphan_incoming(const struct kvm_caretaker_ser *ser, const void *data);
 
 /* memory.c */
@@ -163,9 +171,11 @@ struct caretaker_refusal caretaker_arch_prepare(struct caretaker_orphan *o,
 struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
 					       struct kvm *kvm);
 struct caretaker_refusal caretaker_arch_check_adopter(struct caretaker_orphan *o,
-						      struct kvm *kvm);
+						      struct kvm *kvm, bool vm_only);
+struct caretaker_refusal caretaker_arch_preload(struct caretaker_orphan *o,
+						struct kvm *kvm);
 struct caretaker_refusal caretaker_arch_attach(struct caretaker_orphan *o,
-					       struct kvm *kvm);
+					       struct kvm *kvm, bool preloaded);
 void caretaker_arch_release(struct caretaker_orphan *o);
 int caretaker_arch_serialize(struct caretaker_orphan *o, struct kvm_caretaker_ser *ser,
 			     struct caretaker_ser_buf *b);

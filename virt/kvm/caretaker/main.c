@@ -67,7 +67,8 @@ void caretaker_log_refusal(struct kvm *kvm, const char *op,
 
 static int caretaker_features(void)
 {
-	int f = KVM_CARETAKER_FEAT_IOCTLS | KVM_CARETAKER_FEAT_VMM_RESTART;
+	int f = KVM_CARETAKER_FEAT_IOCTLS | KVM_CARETAKER_FEAT_VMM_RESTART |
+		KVM_CARETAKER_FEAT_ATTACH_PREPARE;
 
 	/* Preserved in a session, an orphan also survives a kexec. */
 	if (caretaker_luo_available())

@@ -53,8 +53,30 @@
 
 static const struct file_operations caretaker_orphan_fops;
 
+static void caretaker_freeze_memslots(struct kvm *kvm, bool frozen)
+{
+	mutex_lock(&kvm->slots_lock);
+	WRITE_ONCE(kvm->caretaker_memslots_frozen, frozen);
+	mutex_unlock(&kvm->slots_lock);
+}
+
+/*
+ * Let go of the VM ATTACH_PREPARE held.  It stays as it is, memslots
+ * frozen and vCPUs refusing KVM_RUN: they hold a copy of the guest that
+ * is or will be stale, and must never run it.
+ */
+static void caretaker_unprepare(struct caretaker_orphan *o)
+{
+	if (!o->prepared)
+		return;
+	kvm_put_kvm(o->prepared);
+	o->prepared = NULL;
+	o->preloaded = false;
+}
+
 static void caretaker_orphan_undo(struct caretaker_orphan *o)
 {
+	caretaker_unprepare(o);
 	caretaker_arch_release(o);
 	if (o->parking) {
 		caretaker_parking(false);
@@ -557,28 +579,77 @@ static struct caretaker_refusal caretaker_check_vcpus(struct caretaker_orphan *o
 	return CARETAKER_OK;
 }
 
+/*
+ * KVM_CARETAKER_ATTACH_PREPARE: check @kvm whole and load the state into
+ * it, the guest running on.  The memslots are frozen before the checks,
+ * so that what they compare cannot change after them, and the vCPUs
+ * refuse KVM_RUN and changes (kvm->caretaker_detached) before the state
+ * goes in.  Once they do, @kvm is held even if the load fails: ATTACH
+ * into it then loads the whole state.
+ */
+static struct caretaker_refusal caretaker_prepare_adopter(struct caretaker_orphan *o,
+							  struct kvm *kvm, bool same)
+{
+	struct caretaker_refusal r;
+
+	if (!same) {
+		mutex_lock(&kvm->slots_lock);
+		if (READ_ONCE(kvm->caretaker_memslots_frozen)) {
+			mutex_unlock(&kvm->slots_lock);
+			return CARETAKER_REFUSE(-EBUSY, "the VM is held by the caretaker already");
+		}
+		WRITE_ONCE(kvm->caretaker_memslots_frozen, true);
+		mutex_unlock(&kvm->slots_lock);
+	}
+	r = caretaker_check_vcpus(o, kvm);
+	if (!r.err && !same)
+		r = caretaker_mem_check_adopter(o, kvm);
+	if (!r.err)
+		r = caretaker_arch_check_adopter(o, kvm, false);
+	if (!r.err && kvm_lock_all_vcpus(kvm))
+		r = CARETAKER_REFUSE(-EINTR, "interrupted while locking the vCPUs");
+	if (r.err) {
+		if (!same)
+			caretaker_freeze_memslots(kvm, false);
+		return r;
+	}
+	WRITE_ONCE(kvm->caretaker_detached, true);
+	caretaker_unprepare(o);
+	kvm_get_kvm(kvm);
+	o->prepared = kvm;
+	r = caretaker_arch_preload(o, kvm);
+	o->preloaded = !r.err;
+	kvm_unlock_all_vcpus(kvm);
+	return r;
+}
+
 /**
  * caretaker_orphan_adopt() - KVM_CARETAKER_ATTACH's work
  * @kvm: the adopting VM: a new VM, or the source VM while its VMM lives
  * @file: a caretaker fd
+ * @prepare: KVM_CARETAKER_ATTACH_PREPARE: only check @kvm and load the
+ *	state into it, see caretaker_prepare_adopter()
  *
  * Checks the adopting VM against the orphan (a mismatch leaves the
  * orphan running), stops the runtime and loads the state into @kvm's
- * vCPUs.  The CPUs go back to Linux, and the memory is unpinned, after
- * the ioctl returned and the adopter's vCPUs have run, or at most
+ * vCPUs: after an ATTACH_PREPARE on @kvm, only what the VM's own ioctls
+ * can still change is checked, and only what the guest may have changed
+ * is loaded.  The CPUs go back to Linux, and the memory is unpinned,
+ * after the ioctl returned and the adopter's vCPUs have run, or at most
  * CARETAKER_RETURN_WAIT_MS later (a work item; the fd's release waits
- * for it).
+ * for it).  An ATTACH into another VM than the prepared one lets go of
+ * the prepared VM once it succeeds (caretaker_unprepare()).
  *
  * Context: process context of @kvm's VMM, may sleep.
  * Return: 0 or a negative errno (logged).
  */
-long caretaker_orphan_adopt(struct kvm *kvm, struct file *file)
+long caretaker_orphan_adopt(struct kvm *kvm, struct file *file, bool prepare)
 {
 	struct caretaker_orphan *o = file->private_data;
 	struct caretaker_refusal r = CARETAKER_OK;
 	struct kvm_vcpu *vcpu;
+	bool same, held, preloaded;
 	unsigned long i;
-	bool same;
 	u64 t0;
 
 	guard(mutex)(&o->lock);
@@ -587,6 +658,16 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file)
 		goto out;
 	}
 	same = kvm == o->src;
+	held = kvm == o->prepared;
+	if (held && prepare) {
+		r = CARETAKER_REFUSE(-EBUSY, "the adoption into this VM is prepared already");
+		goto out;
+	}
+	/* Another orphan's source or prepared adopter, or one let go of. */
+	if (!same && !held && READ_ONCE(kvm->caretaker_detached)) {
+		r = CARETAKER_REFUSE(-EBUSY, "the VM's vCPUs are held by the caretaker");
+		goto out;
+	}
 	if (!o->adopter_exits) {
 		o->adopter_exits = kcalloc(o->nr_vcpus, sizeof(*o->adopter_exits),
 					   GFP_KERNEL_ACCOUNT);
@@ -595,11 +676,17 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file)
 			goto out;
 		}
 	}
+	if (prepare) {
+		r = caretaker_prepare_adopter(o, kvm, same);
+		goto out;
+	}
+
+	preloaded = held && o->preloaded;
 	r = caretaker_check_vcpus(o, kvm);
-	if (!r.err && !same)
+	if (!r.err && !same && !preloaded)
 		r = caretaker_mem_check_adopter(o, kvm);
 	if (!r.err)
-		r = caretaker_arch_check_adopter(o, kvm);
+		r = caretaker_arch_check_adopter(o, kvm, preloaded);
 	if (r.err)
 		goto out;
 
@@ -608,12 +695,14 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file)
 		goto out;
 	}
 	t0 = ktime_get_ns();
-	r = caretaker_arch_attach(o, kvm);
-	if (!r.err && same) {
+	r = caretaker_arch_attach(o, kvm, preloaded);
+	if (r.err && held)
+		o->preloaded = false;
+	if (!r.err && (same || held))
 		WRITE_ONCE(kvm->caretaker_detached, false);
+	if (!r.err && same)
 		kvm_for_each_vcpu(i, vcpu, kvm)
 			kvm_clear_request(KVM_REQ_CARETAKER_STOP, vcpu);
-	}
 	if (!r.err)
 		kvm_for_each_vcpu(i, vcpu, kvm)
 			o->adopter_exits[i] = vcpu->stat.exits;
@@ -623,19 +712,23 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file)
 
 	o->stall_ns = ktime_get_ns() - t0;
 	o->state = KVM_CARETAKER_STATE_ATTACHED;
-	if (same) {
-		mutex_lock(&kvm->slots_lock);
-		WRITE_ONCE(kvm->caretaker_memslots_frozen, false);
-		mutex_unlock(&kvm->slots_lock);
-	}
+	if (same || held)
+		caretaker_freeze_memslots(kvm, false);
 	/*
 	 * The runtime is halted: the CPUs and the memory go back once the
-	 * adopter's vCPUs have run.
+	 * adopter's vCPUs have run.  The prepared VM's reference, if this is
+	 * it, is the adopter's now.
 	 */
-	kvm_get_kvm(kvm);
+	if (held) {
+		o->prepared = NULL;
+		o->preloaded = false;
+	} else {
+		kvm_get_kvm(kvm);
+		caretaker_unprepare(o);
+	}
 	o->adopter = kvm;
 	schedule_work(&o->release_work);
 out:
-	caretaker_log_refusal(kvm, "ATTACH", r);
+	caretaker_log_refusal(kvm, prepare ? "ATTACH_PREPARE" : "ATTACH", r);
 	return r.err;
 }

@@ -45,13 +45,16 @@
  * and returns a new caretaker fd.  If any of that fails, all of it is
  * undone and the VM goes on as before.
  *
- * KVM_CARETAKER_ATTACH (VM fd) checks flags and reserved fields (-EINVAL),
- * the VM's opt-in (-EPERM) and that caretaker_fd is a caretaker fd
- * (-EBADF if it is no fd, -EINVAL if it is another file).  Holding the
- * caretaker fd is the permission to adopt: no capability is needed.
- * Then the adopting VM must match the orphan (see "adopting an orphan"
- * in caretaker.rst): -EINVAL on any difference, and the orphan keeps
- * running.
+ * KVM_CARETAKER_ATTACH (VM fd) checks flags (0 or
+ * KVM_CARETAKER_ATTACH_PREPARE) and reserved fields (-EINVAL), the VM's
+ * opt-in (-EPERM) and that caretaker_fd is a caretaker fd (-EBADF if it
+ * is no fd, -EINVAL if it is another file).  Holding the caretaker fd is
+ * the permission to adopt: no capability is needed.  Then the adopting
+ * VM must match the orphan (see "adopting an orphan" in caretaker.rst):
+ * -EINVAL on any difference, and the orphan keeps running.  -EBUSY if the
+ * orphan is not detached, if the VM's vCPUs are held by the caretaker
+ * (another orphan's source, a VM prepared for another adoption, or one
+ * let go of), and for an ATTACH_PREPARE on a VM already prepared.
  */
 
 static struct caretaker_refusal caretaker_check_opt_in(struct kvm *kvm)
@@ -211,7 +214,7 @@ out:
 	return r.err;
 }
 
-static struct caretaker_refusal caretaker_adopt(struct kvm *kvm, int fd)
+static struct caretaker_refusal caretaker_adopt(struct kvm *kvm, int fd, bool prepare)
 {
 	CLASS(fd, f)(fd);
 
@@ -219,7 +222,8 @@ static struct caretaker_refusal caretaker_adopt(struct kvm *kvm, int fd)
 		return CARETAKER_REFUSE(-EBADF, "caretaker_fd is not an open file");
 	if (!caretaker_file_is_orphan(fd_file(f)))
 		return CARETAKER_REFUSE(-EINVAL, "caretaker_fd is not a caretaker fd");
-	return (struct caretaker_refusal){ caretaker_orphan_adopt(kvm, fd_file(f)), NULL };
+	return (struct caretaker_refusal){
+		caretaker_orphan_adopt(kvm, fd_file(f), prepare), NULL };
 }
 
 /**
@@ -238,11 +242,12 @@ long caretaker_attach(struct kvm *kvm, void __user *argp)
 	if (copy_from_user(&a, argp, sizeof(a)))
 		return -EFAULT;
 
-	r = caretaker_check_args(a.flags, a.reserved, sizeof(a.reserved));
+	r = caretaker_check_args(a.flags & ~KVM_CARETAKER_ATTACH_PREPARE, a.reserved,
+				 sizeof(a.reserved));
 	if (!r.err)
 		r = caretaker_check_opt_in(kvm);
 	if (!r.err)
-		r = caretaker_adopt(kvm, a.caretaker_fd);
+		r = caretaker_adopt(kvm, a.caretaker_fd, a.flags & KVM_CARETAKER_ATTACH_PREPARE);
 	caretaker_log_refusal(kvm, "ATTACH", r);
 	return r.err;
 }

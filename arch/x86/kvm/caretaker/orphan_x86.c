@@ -40,10 +40,15 @@
  * @triple_fault: the guest shut down while detached
  * @stopped: the runtime stopped and @last holds its final figures
  * @timer_pending: KVM had counted a timer expiry it had not delivered
+ * @preloaded: the MSR values ATTACH_PREPARE loaded into the adopting
+ *	vCPU, in @state.msrs' order, or NULL
+ * @delta: room for the MSR entries ATTACH loads after a preload
  * @last: the runtime's control block as it stopped (telemetry)
  */
 struct ct_x86_vcpu {
 	struct kvm_x86_vcpu_state state;
+	u64 *preloaded;
+	struct kvm_msr_entry *delta;
 	struct kvm_cpuid_entry2 *cpuid;
 	int cpuid_nent;
 	u32 tsc_khz;
@@ -87,6 +92,8 @@ static void ct_x86_free(struct ct_x86_orphan *x)
 	for (i = 0; i < x->nr_vcpus; i++) {
 		kvm_x86_vcpu_state_free(&x->vcpus[i].state);
 		kfree(x->vcpus[i].cpuid);
+		kvfree(x->vcpus[i].preloaded);
+		kvfree(x->vcpus[i].delta);
 	}
 	ct_pgtable_destroy(&x->npt);
 	kfree(x);
@@ -478,7 +485,6 @@ struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
 		ct_x86_steal_time(o, &x->vcpus[i].state, true);
 		ct_runtime_start(&x->rt->cpus[i]);
 	}
-
 	for (i = 0; i < x->nr_vcpus; i++)
 		if (ct_runtime_wait_started(&x->rt->cpus[i]))
 			break;
@@ -551,12 +557,14 @@ static int ct_x86_try_state(struct kvm_vcpu *vcpu, const struct kvm_x86_vcpu_sta
  * caretaker_arch_check_adopter() - does a VM match the orphan?
  * @o: the orphan
  * @kvm: the adopting VM
+ * @vm_only: only what the VM's own ioctls can still change: @kvm was
+ *	checked whole by ATTACH_PREPARE, and its vCPUs refuse changes since
  *
  * Context: process context, may sleep.
  * Return: CARETAKER_OK, or -EINVAL naming the difference.
  */
 struct caretaker_refusal caretaker_arch_check_adopter(struct caretaker_orphan *o,
-						      struct kvm *kvm)
+						      struct kvm *kvm, bool vm_only)
 {
 	struct ct_x86_orphan *x = o->arch;
 	struct kvm_vcpu *vcpu;
@@ -571,6 +579,8 @@ struct caretaker_refusal caretaker_arch_check_adopter(struct caretaker_orphan *o
 	if (kvm->arch.x2apic_format != x->x2apic_format ||
 	    kvm->arch.x2apic_broadcast_quirk_disabled != x->x2apic_broadcast_quirk_disabled)
 		return CARETAKER_REFUSE(-EINVAL, "the adopting VM's x2APIC API flags differ");
+	if (vm_only)
+		return CARETAKER_OK;
 
 	guard(mutex)(&kvm->lock);
 	kvm_for_each_vcpu(i, vcpu, kvm) {
@@ -604,28 +614,128 @@ struct caretaker_refusal caretaker_arch_check_adopter(struct caretaker_orphan *o
 }
 
 /**
+ * caretaker_arch_preload() - load the state into a VM ahead of ATTACH
+ * @o: the orphan, detached, still running
+ * @kvm: the adopting VM, checked, every vCPU's mutex held, its vCPUs
+ *	refusing KVM_RUN
+ *
+ * KVM_CARETAKER_ATTACH_PREPARE: sets the VM clock and loads each vCPU's
+ * state as the orphan holds it (DETACH's, or the previous kernel's) into
+ * @kvm, outside the guest-visible stall, and notes the MSR values loaded:
+ * caretaker_arch_attach() then loads everything but the MSRs the guest
+ * left as they were.  Setting the clock now is as good as at ATTACH: from
+ * KVM_SET_CLOCK on, kvmclock runs with the host's time either way.
+ *
+ * Context: process context, may sleep.
+ * Return: CARETAKER_OK or a refusal; either way the vCPUs' state is not
+ * the guest's until caretaker_arch_attach() succeeded.
+ */
+struct caretaker_refusal caretaker_arch_preload(struct caretaker_orphan *o,
+						struct kvm *kvm)
+{
+	struct kvm_clock_data clock;
+	struct ct_x86_orphan *x = o->arch;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	u32 j;
+	int ret;
+
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		struct ct_x86_vcpu *v = &x->vcpus[i];
+
+		kvfree(v->preloaded);
+		v->preloaded = NULL;
+		if (!v->delta)
+			v->delta = kvcalloc(v->state.nmsrs, sizeof(*v->delta), GFP_KERNEL_ACCOUNT);
+		if (!v->delta && v->state.nmsrs)
+			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
+	}
+	clock = ct_x86_clock(x, o->incoming);
+	ret = kvm_x86_vm_set_clock(kvm, &clock);
+	if (ret)
+		return CARETAKER_REFUSE(ret, "the VM clock could not be set");
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		struct ct_x86_vcpu *v = &x->vcpus[i];
+		u64 *vals;
+
+		ret = kvm_x86_vcpu_set_state(vcpu, &v->state);
+		if (ret)
+			return CARETAKER_REFUSE(-EINVAL,
+						"the adopting vCPU cannot take the orphan's state");
+		vals = kvmalloc_array(v->state.nmsrs ?: 1, sizeof(*vals), GFP_KERNEL_ACCOUNT);
+		if (!vals)
+			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
+		for (j = 0; j < v->state.nmsrs; j++)
+			vals[j] = v->state.msrs[j].data;
+		v->preloaded = vals;
+	}
+	return CARETAKER_OK;
+}
+
+/*
+ * After caretaker_arch_preload(): load all but the MSRs the guest did not
+ * change.  TSC_DEADLINE goes in always: KVM_SET_LAPIC clears it when it
+ * changes the timer's mode.
+ */
+static struct caretaker_refusal ct_x86_give_delta(struct ct_x86_orphan *x,
+						  struct kvm *kvm)
+{
+	struct kvm_msr_entry *msrs;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	u32 j, n, nmsrs;
+	int ret;
+
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		struct ct_x86_vcpu *v = &x->vcpus[i];
+
+		if (!v->preloaded)
+			return CARETAKER_REFUSE(-EINVAL, "the adopting vCPU was not preloaded");
+		for (j = 0, n = 0; j < v->state.nmsrs; j++)
+			if (v->state.msrs[j].data != v->preloaded[j] ||
+			    v->state.msrs[j].index == MSR_IA32_TSC_DEADLINE)
+				v->delta[n++] = v->state.msrs[j];
+		/* The state with only those MSRs: too large for the stack. */
+		msrs = v->state.msrs;
+		nmsrs = v->state.nmsrs;
+		v->state.msrs = v->delta;
+		v->state.nmsrs = n;
+		ret = kvm_x86_vcpu_set_state(vcpu, &v->state);
+		v->state.msrs = msrs;
+		v->state.nmsrs = nmsrs;
+		if (ret)
+			return CARETAKER_REFUSE(-EINVAL, "the adopting vCPU refused the state");
+		if (v->triple_fault)
+			kvm_make_request(KVM_REQ_TRIPLE_FAULT, vcpu);
+	}
+	return CARETAKER_OK;
+}
+
+/**
  * caretaker_arch_attach() - take the guest from the runtime into a VM
  * @o: the orphan, detached
  * @kvm: the adopting VM, checked, every vCPU's mutex held
+ * @preloaded: caretaker_arch_preload() succeeded on @kvm
  *
  * Stops the runtime at the guest's next exit (or where it waits), and
- * loads the state into @kvm's vCPUs.  An exit the guest waited on is
+ * loads the state into @kvm's vCPUs: all of it, or after a preload what
+ * the guest may have changed since.  An exit the guest waited on is
  * re-executed by KVM (RIP is at its instruction); a shutdown becomes
  * KVM's triple fault.  The CPUs stay parked: the caller returns them.
  *
  * Context: process context, may sleep.
  * Return: CARETAKER_OK or a refusal; once the runtime is stopped, a
- * retry with another VM can still succeed.
+ * retry with another VM, or without the preload, can still succeed.
  */
 struct caretaker_refusal caretaker_arch_attach(struct caretaker_orphan *o,
-					       struct kvm *kvm)
+					       struct kvm *kvm, bool preloaded)
 {
 	struct ct_x86_orphan *x = o->arch;
 	struct caretaker_refusal r;
 
 	r = ct_x86_stop(o, x);
 	if (!r.err)
-		r = ct_x86_give(x, kvm, o->incoming);
+		r = preloaded ? ct_x86_give_delta(x, kvm) : ct_x86_give(x, kvm, o->incoming);
 	return r;
 }
 
@@ -1116,6 +1226,8 @@ void caretaker_arch_abandon(struct caretaker_orphan *o)
 	for (i = 0; i < x->nr_vcpus; i++) {
 		kvm_x86_vcpu_state_free(&x->vcpus[i].state);
 		kfree(x->vcpus[i].cpuid);
+		kvfree(x->vcpus[i].preloaded);
+		kvfree(x->vcpus[i].delta);
 	}
 	kfree(x->rt);
 	kfree(x);

@@ -113,7 +113,10 @@ enum {
 	CT_CMD_TPR,		/* ... a self IPI below TPR, then TPR drops */
 	CT_CMD_UNSAFE_MSR,	/* ... WRMSR and RDMSR of SYSENTER_CS */
 	CT_CMD_MEASURE,		/* ... median cycles of CPUID, TPR read, timer lateness */
+	CT_CMD_KERNEL_GS,	/* WRMSR CT_KERNEL_GS to KERNEL_GS_BASE: no exit, also detached */
 };
+
+#define CT_KERNEL_GS	0xffff8880c0ffee00ull
 
 /* One per vCPU in the heartbeat page; VMMs and the holder see it via the memfd. */
 struct ct_beat {
@@ -216,6 +219,8 @@ static void guest_heartbeat(struct ct_beat *beat)
 			__asm__ __volatile__("lidt %0; ud2" : : "m"(empty));
 		} else if (cmd == CT_CMD_CPUID_SET) {
 			guest_cpuid_set(beat);
+		} else if (cmd == CT_CMD_KERNEL_GS) {
+			wrmsr(MSR_KERNEL_GS_BASE, CT_KERNEL_GS);
 		} else if (cmd == CT_CMD_CPUID) {
 			cpuid(0, &eax, &ebx, &ecx, &edx);
 			WRITE_ONCE(beat->cpuid[0], eax);
@@ -858,6 +863,16 @@ static int ct_attach(struct kvm_vm *vm, int ct_fd)
 	return __vm_ioctl(vm, KVM_CARETAKER_ATTACH, &a);
 }
 
+static int ct_attach_prepare(struct kvm_vm *vm, int ct_fd)
+{
+	struct kvm_caretaker_attach a = {
+		.flags = KVM_CARETAKER_ATTACH_PREPARE,
+		.caretaker_fd = ct_fd,
+	};
+
+	return __vm_ioctl(vm, KVM_CARETAKER_ATTACH, &a);
+}
+
 static struct kvm_caretaker_status ct_status(int ct_fd)
 {
 	struct kvm_caretaker_status st = { };
@@ -933,6 +948,7 @@ struct ct_runner {
 	bool followers;		/* the leader: other vCPUs wait for it */
 	int attached;
 	int attach_err;
+	bool warm;		/* entered KVM_RUN once */
 	__u64 attach_tsc, attach_end_tsc;	/* around the ATTACH ioctl */
 };
 
@@ -969,6 +985,7 @@ static bool ct_runner_adopt(struct ct_runner *r)
 			    "vCPU%u: KVM_RUN with immediate_exit: %d errno %d",
 			    r->vcpu->id, ret, errno);
 		WRITE_ONCE(r->vcpu->run->immediate_exit, 0);
+		__atomic_store_n(&r->warm, true, __ATOMIC_RELEASE);
 		while (!__atomic_load_n(r->go, __ATOMIC_ACQUIRE))
 			syscall(SYS_futex, r->go, FUTEX_WAIT, 0, NULL, NULL, 0);
 	}
@@ -2058,12 +2075,15 @@ static void ct_adopter_run(struct ct_adopter *a)
  * started and waiting, so that between the runtime's stop and the
  * guest's first VMRUN under KVM there is no thread to create or wake.
  * Ready: the threads start, each enters KVM_RUN once with immediate_exit
- * (KVM's one-time work for a new VM and thread), and they wait.
+ * (KVM's one-time work for a new VM and thread), and they wait; then
+ * ATTACH_PREPARE loads the state, so that ATTACH only loads what the
+ * guest changed since.
  */
 static void ct_adopter_attach_ready(struct ct_adopter *a, int ct_fd, int *go)
 {
 	struct ct_runner *lead = &a->runners[0];
 	__u32 i;
+	int ms;
 
 	*go = 0;
 	for (i = 0; i < a->nr_vcpus; i++) {
@@ -2073,9 +2093,16 @@ static void ct_adopter_attach_ready(struct ct_adopter *a, int ct_fd, int *go)
 		a->runners[i].go = go;
 		a->runners[i].followers = !i && a->nr_vcpus > 1;
 		a->runners[i].attached = 0;
+		a->runners[i].warm = false;
 	}
 	for (i = 0; i < a->nr_vcpus; i++)
 		ct_runner_start(&a->runners[i], a->vcpus[i]);
+	for (i = 0; i < a->nr_vcpus; i++)
+		for (ms = 0; !__atomic_load_n(&a->runners[i].warm, __ATOMIC_ACQUIRE); ms++) {
+			TEST_ASSERT(ms < CT_WAIT_MS, "vCPU%u: no KVM_RUN with immediate_exit", i);
+			ct_sleep_ms(1);
+		}
+	TEST_ASSERT(!ct_attach_prepare(a->vm, ct_fd), "ATTACH_PREPARE: %s", strerror(errno));
 }
 
 /*
@@ -2148,17 +2175,53 @@ static void ct_prefault(struct ct_adopter *a, struct ct_orphan *o)
 	}
 }
 
-static void ct_adopt(struct ct_adopter *a, struct ct_orphan *o)
+/*
+ * ATTACH_PREPARE: from then on the adopter's vCPUs refuse KVM_RUN and
+ * changes, and its memslots are frozen, while the guest runs on.
+ */
+static void ct_prepare_adoption(struct ct_adopter *a, struct ct_orphan *o)
+{
+	struct kvm_regs regs;
+	__u32 i;
+	int r;
+
+	TEST_ASSERT(!ct_attach_prepare(a->vm, o->ct_fd), "ATTACH_PREPARE: %s",
+		    strerror(errno));
+	for (i = 0; i < a->nr_vcpus; i++) {
+		r = __vcpu_run(a->vcpus[i]);
+		TEST_ASSERT(r == -1 && errno == EBUSY,
+			    "vCPU%u: KVM_RUN after ATTACH_PREPARE: %d errno %d, expected EBUSY",
+			    i, r, errno);
+		vcpu_regs_get(a->vcpus[i], &regs);
+		r = __vcpu_ioctl(a->vcpus[i], KVM_SET_REGS, &regs);
+		TEST_ASSERT(r == -1 && errno == EBUSY,
+			    "vCPU%u: KVM_SET_REGS after ATTACH_PREPARE: %d errno %d, expected EBUSY",
+			    i, r, errno);
+	}
+	r = ct_add_scratch_slot(a->vm);
+	TEST_ASSERT(r == -1 && errno == EBUSY,
+		    "memslot change after ATTACH_PREPARE: %d errno %d, expected EBUSY", r, errno);
+	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, o->h.nr_vcpus);
+}
+
+static void ct_adopt_as(struct ct_adopter *a, struct ct_orphan *o, bool prepare)
 {
 	struct kvm_caretaker_status st;
 	__u32 i;
 
 	ct_prefault(a, o);
+	if (prepare)
+		ct_prepare_adoption(a, o);
 	TEST_ASSERT(!ct_attach(a->vm, o->ct_fd), "ATTACH: %s", strerror(errno));
 	st = ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_ATTACHED, o->h.nr_vcpus);
 	o->fig->attach_stall_ns = st.stall_ns;
 	for (i = 0; i < o->h.nr_vcpus; i++)
 		ct_wait_cpu_online(ct_cpus[i]);
+}
+
+static void ct_adopt(struct ct_adopter *a, struct ct_orphan *o)
+{
+	ct_adopt_as(a, o, false);
 }
 
 /* Under VMM B: every vCPU counts on, and its TSC did not go back. */
@@ -3227,7 +3290,8 @@ static void vmm_b_two_vcpus(struct ct_orphan *o)
 	__u32 i;
 
 	ct_adopter_create(&a, o, CT_FLAW_NONE);
-	ct_adopt(&a, o);
+	/* Prepared: ATTACH loads only what the guest may have changed. */
+	ct_adopt_as(&a, o, true);
 	for (i = 0; i < 2; i++)
 		ct_expect_same_state(a.vcpus[i], &o->h.state[i]);
 	ct_adopter_run(&a);
@@ -3245,7 +3309,8 @@ static void test_two_vcpus(void)
 	ct_watch(o, CT_GAP_MS, &g);
 	ct_expect_status(o->ct_fd, KVM_CARETAKER_STATE_DETACHED, 2);
 	ct_vmm_b(o, vmm_b_two_vcpus);
-	ct_print_gap("two_vcpus", o, &g, "; VMM A SIGKILLed; both went on under VMM B");
+	ct_print_gap("two_vcpus", o, &g,
+		     "; VMM A SIGKILLed; adopted after ATTACH_PREPARE, both went on under VMM B");
 	ct_orphan_close(o);
 }
 
@@ -3436,6 +3501,63 @@ static void test_double_detach(void)
 	ct_vmm_b(o, vmm_b_adopt_twice);
 	ct_print_gap("double_detach", o, &g,
 		     "; second DETACH and second ATTACH refused with EBUSY");
+	ct_orphan_close(o);
+}
+
+/*
+ * ATTACH_PREPARE in a VM whose VMM then goes away, the guest still
+ * detached: that VM is let go of, its vCPUs never run the guest, and a
+ * new VMM prepares its own and adopts.  The guest wrote KERNEL_GS_BASE
+ * while detached, which needs no exit: ATTACH must load it even though
+ * the preload had loaded the DETACH-time value.
+ */
+static void vmm_b_prepared(struct ct_orphan *o)
+{
+	struct ct_vcpu_state want = o->h.state[0];
+	struct ct_adopter p, a;
+	__u32 i;
+	int r;
+
+	ct_adopter_create(&p, o, CT_FLAW_NONE);
+	ct_prefault(&p, o);
+	ct_prepare_adoption(&p, o);
+	EXPECT_REFUSED(ct_attach_prepare(p.vm, o->ct_fd), EBUSY, "prepared already");
+	ct_expect_beats(o->beats, 1, CT_BEATS_ALIVE, "after ATTACH_PREPARE");
+	ct_expect_cpu_parked(ct_cpus[0]);
+	ct_gap_command(o, CT_CMD_KERNEL_GS, "WRMSR of KERNEL_GS_BASE");
+
+	ct_adopter_create(&a, o, CT_FLAW_NONE);
+	ct_adopt_as(&a, o, true);
+	/* The VM prepared first stays held: its copy of the guest is stale. */
+	r = __vcpu_run(p.vcpus[0]);
+	TEST_ASSERT(r == -1 && errno == EBUSY,
+		    "KVM_RUN in the VM let go of: %d errno %d, expected EBUSY", r, errno);
+	ct_adopter_free(&p, o);
+
+	for (i = 0; i < want.nr_msrs; i++)
+		if (want.msrs[i].index == MSR_KERNEL_GS_BASE)
+			want.msrs[i].data = CT_KERNEL_GS;
+	TEST_ASSERT(vcpu_get_msr(a.vcpus[0], MSR_KERNEL_GS_BASE) == CT_KERNEL_GS,
+		    "KERNEL_GS_BASE %#llx after ATTACH, the guest wrote %#llx",
+		    (unsigned long long)vcpu_get_msr(a.vcpus[0], MSR_KERNEL_GS_BASE),
+		    CT_KERNEL_GS);
+	ct_expect_same_state(a.vcpus[0], &want);
+	ct_adopter_run(&a);
+	ct_expect_running_under_b(&a, o);
+	ct_expect_out_under_b(&a, 0);
+	ct_adopter_pause(&a);
+	ct_adopter_free(&a, o);
+}
+
+static void test_attach_prepare(void)
+{
+	struct ct_orphan *o = ct_orphan_make(1, 0);
+	struct ct_gap g;
+
+	ct_watch(o, CT_GAP_MS, &g);
+	ct_vmm_b(o, vmm_b_prepared);
+	ct_print_gap("attach_prepare", o, &g,
+		     "; a prepared VM let go of and refused; adopted after ATTACH_PREPARE with the MSR the guest wrote detached");
 	ct_orphan_close(o);
 }
 
@@ -5416,6 +5538,7 @@ static const struct {
 	{ "memfd_frozen", test_memfd_frozen },
 	{ "attach_mismatch", test_attach_mismatch },
 	{ "double_detach", test_double_detach },
+	{ "attach_prepare", test_attach_prepare },
 	{ "cpu_taken", test_cpu_taken },
 	{ "rmmod_refused", test_rmmod_refused },
 	{ "luo_cancel", test_luo_cancel },

@@ -165,6 +165,7 @@ static void test_feature_mask(void)
 	f = kvm_check_cap(KVM_CAP_CARETAKER);
 	TEST_ASSERT(f & KVM_CARETAKER_FEAT_IOCTLS, "features %#x", f);
 	TEST_ASSERT(f & KVM_CARETAKER_FEAT_VMM_RESTART, "features %#x", f);
+	TEST_ASSERT(f & KVM_CARETAKER_FEAT_ATTACH_PREPARE, "features %#x", f);
 	/*
 	 * The test host boots with liveupdate=on unless told otherwise; kexec
 	 * goes with LUO (the kexec boot of tests/kexec/ proves it).
@@ -532,7 +533,9 @@ static void test_attach_args(void)
 	struct kvm_vm *vm = ct_good_vm(&vcpu, NULL), *plain;
 	struct kvm_caretaker_op op = { };
 
-	a.flags = 1;
+	a.flags = 2;
+	EXPECT_REFUSED(__vm_ioctl(vm, KVM_CARETAKER_ATTACH, &a), EINVAL, "flags not zero");
+	a.flags = ~KVM_CARETAKER_ATTACH_PREPARE;
 	EXPECT_REFUSED(__vm_ioctl(vm, KVM_CARETAKER_ATTACH, &a), EINVAL, "flags not zero");
 	a.flags = 0;
 	a.reserved[2] = 1;
