@@ -99,7 +99,7 @@ struct caretaker_orphan {
 	bool leaked;
 	bool incoming;
 	struct dentry *debugfs;
-	struct work_struct release_work;
+	struct delayed_work release_work;
 	struct kvm *prepared;
 	bool preloaded;
 	struct kvm *adopter;

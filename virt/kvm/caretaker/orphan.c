@@ -133,8 +133,8 @@ static bool caretaker_adopter_ran(struct caretaker_orphan *o)
  */
 static void caretaker_orphan_release_work(struct work_struct *work)
 {
-	struct caretaker_orphan *o = container_of(work, struct caretaker_orphan,
-						  release_work);
+	struct caretaker_orphan *o = container_of(to_delayed_work(work),
+						  struct caretaker_orphan, release_work);
 	unsigned long end = jiffies + msecs_to_jiffies(CARETAKER_RETURN_WAIT_MS);
 
 	if (o->adopter) {
@@ -149,7 +149,7 @@ static void caretaker_orphan_release_work(struct work_struct *work)
 
 static void caretaker_orphan_free(struct caretaker_orphan *o)
 {
-	flush_work(&o->release_work);
+	flush_delayed_work(&o->release_work);
 	debugfs_remove_recursive(o->debugfs);
 	caretaker_orphan_undo(o);
 	caretaker_arch_free(o);
@@ -416,7 +416,7 @@ int caretaker_orphan_create(struct kvm *kvm, const u32 *cpus, u32 nr_cpus)
 	if (!o)
 		return -ENOMEM;
 	mutex_init(&o->lock);
-	INIT_WORK(&o->release_work, caretaker_orphan_release_work);
+	INIT_DELAYED_WORK(&o->release_work, caretaker_orphan_release_work);
 	o->state = KVM_CARETAKER_STATE_PREPARED;
 	o->nr_vcpus = nr_cpus;
 	o->cpus = kmemdup_array(cpus, nr_cpus, sizeof(*cpus), GFP_KERNEL_ACCOUNT);
@@ -510,7 +510,7 @@ struct file *caretaker_orphan_incoming(const struct kvm_caretaker_ser *ser, cons
 	if (!o)
 		return ERR_PTR(-ENOMEM);
 	mutex_init(&o->lock);
-	INIT_WORK(&o->release_work, caretaker_orphan_release_work);
+	INIT_DELAYED_WORK(&o->release_work, caretaker_orphan_release_work);
 	o->state = KVM_CARETAKER_STATE_DETACHED;
 	o->incoming = true;
 	o->nr_vcpus = ser->nr_vcpus;
@@ -727,7 +727,11 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file, bool prepare)
 		caretaker_unprepare(o);
 	}
 	o->adopter = kvm;
-	schedule_work(&o->release_work);
+	/*
+	 * A tick later: queued now, the work would wake a kworker on this
+	 * CPU on the adopter's way back into KVM_RUN.
+	 */
+	schedule_delayed_work(&o->release_work, 1);
 out:
 	caretaker_log_refusal(kvm, prepare ? "ATTACH_PREPARE" : "ATTACH", r);
 	return r.err;
