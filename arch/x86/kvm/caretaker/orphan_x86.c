@@ -377,9 +377,6 @@ static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm 
 			return CARETAKER_REFUSE(-EBUSY, "supervisor XSAVE state in use (XSS)");
 	}
 	x->host_tsc_khz = tsc_khz;
-	ret = kvm_x86_vm_get_clock(kvm, &x->clock);
-	if (ret)
-		return CARETAKER_REFUSE(ret, "the VM clock could not be read");
 	x->irqchip_mode = kvm->arch.irqchip_mode;
 	x->disabled_quirks = kvm->arch.disabled_quirks;
 	x->x2apic_format = kvm->arch.x2apic_format;
@@ -488,6 +485,12 @@ struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
 	for (i = 0; i < x->nr_vcpus; i++)
 		if (ct_runtime_wait_started(&x->rt->cpus[i]))
 			break;
+	/*
+	 * kvmclock runs on with the host's time whether or not vCPUs run:
+	 * read after the stall, KVM_GET_CLOCK's value with its realtime
+	 * stamp is as good as one read before.
+	 */
+	kvm_x86_vm_get_clock(kvm, &x->clock);
 	if (i == x->nr_vcpus)
 		return CARETAKER_OK;
 
