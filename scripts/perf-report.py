@@ -86,7 +86,9 @@ no TSC offset can hide a stall):
   DETACH, ATTACH  the longest gap in the call +-200 ms; "across the
                   call": of those, the longest gap that overlaps the
                   call itself (the handover, apart from what else the
-                  window holds, such as the CPUs' return to Linux)
+                  window holds, such as the CPUs' return to Linux); if
+                  none of the window's 8 longest gaps does, the 8th,
+                  which bounds it
   restart stall   caretaker: the longest gap from 200 ms before DETACH
                   to 200 ms after ATTACH; classic: the longest gap from
                   the pause until 200 ms after the new VMM runs the

@@ -585,12 +585,14 @@ static struct caretaker_refusal caretaker_check_vcpus(struct caretaker_orphan *o
  * so that what they compare cannot change after them, and the vCPUs
  * refuse KVM_RUN and changes (kvm->caretaker_detached) before the state
  * goes in.  Once they do, @kvm is held even if the load fails: ATTACH
- * into it then loads the whole state.
+ * into it then loads the whole state.  The VM prepared before, if any,
+ * is let go of then.
  */
 static struct caretaker_refusal caretaker_prepare_adopter(struct caretaker_orphan *o,
 							  struct kvm *kvm, bool same)
 {
 	struct caretaker_refusal r;
+	struct kvm *old;
 
 	if (!same) {
 		mutex_lock(&kvm->slots_lock);
@@ -614,12 +616,15 @@ static struct caretaker_refusal caretaker_prepare_adopter(struct caretaker_orpha
 		return r;
 	}
 	WRITE_ONCE(kvm->caretaker_detached, true);
-	caretaker_unprepare(o);
+	old = o->prepared;
 	kvm_get_kvm(kvm);
 	o->prepared = kvm;
 	r = caretaker_arch_preload(o, kvm);
 	o->preloaded = !r.err;
 	kvm_unlock_all_vcpus(kvm);
+	/* Let go of the VM prepared before, outside this VM's vCPU locks. */
+	if (old)
+		kvm_put_kvm(old);
 	return r;
 }
 

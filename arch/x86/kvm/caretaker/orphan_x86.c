@@ -644,7 +644,12 @@ struct caretaker_refusal caretaker_arch_preload(struct caretaker_orphan *o,
 	int ret;
 
 	kvm_for_each_vcpu(i, vcpu, kvm) {
-		struct ct_x86_vcpu *v = &x->vcpus[i];
+		struct ct_x86_vcpu *v;
+
+		/* One created after the checks is no vCPU of the guest's. */
+		if (i >= x->nr_vcpus)
+			break;
+		v = &x->vcpus[i];
 
 		kvfree(v->preloaded);
 		v->preloaded = NULL;
@@ -658,8 +663,13 @@ struct caretaker_refusal caretaker_arch_preload(struct caretaker_orphan *o,
 	if (ret)
 		return CARETAKER_REFUSE(ret, "the VM clock could not be set");
 	kvm_for_each_vcpu(i, vcpu, kvm) {
-		struct ct_x86_vcpu *v = &x->vcpus[i];
+		struct ct_x86_vcpu *v;
 		u64 *vals;
+
+		/* One created after the checks is no vCPU of the guest's. */
+		if (i >= x->nr_vcpus)
+			break;
+		v = &x->vcpus[i];
 
 		ret = kvm_x86_vcpu_set_state(vcpu, &v->state);
 		if (ret)
@@ -690,7 +700,12 @@ static struct caretaker_refusal ct_x86_give_delta(struct ct_x86_orphan *x,
 	int ret;
 
 	kvm_for_each_vcpu(i, vcpu, kvm) {
-		struct ct_x86_vcpu *v = &x->vcpus[i];
+		struct ct_x86_vcpu *v;
+
+		/* One created after the checks is no vCPU of the guest's. */
+		if (i >= x->nr_vcpus)
+			break;
+		v = &x->vcpus[i];
 
 		if (!v->preloaded)
 			return CARETAKER_REFUSE(-EINVAL, "the adopting vCPU was not preloaded");

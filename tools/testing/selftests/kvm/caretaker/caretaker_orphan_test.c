@@ -4406,7 +4406,10 @@ static void ct_print_table(const struct ct_run_result *ct, const struct ct_run_r
 	ct_emit(false, "#  DETACH/ATTACH  the longest gap in the call +-%d ms; of it, the",
 		CT_AROUND_MS);
 	ct_emit(false, "#                 longest gap that overlaps the call itself (the");
-	ct_emit(false, "#                 handover, apart from the rest of the window)");
+	ct_emit(false, "#                 handover, apart from the rest of the window; if none");
+	ct_emit(false, "#                 of the window's %d longest gaps does, the shortest",
+		CT_TOP_GAPS);
+	ct_emit(false, "#                 of them, which bounds it)");
 	ct_emit(false, "#  restart stall  the longest gap from %d ms before DETACH until %d ms",
 		CT_AROUND_MS, CT_AROUND_MS);
 	ct_emit(false, "#                 after ATTACH (classic: from the pause until %d ms",
