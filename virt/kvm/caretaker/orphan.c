@@ -87,11 +87,8 @@ static void caretaker_orphan_undo(struct caretaker_orphan *o)
 		caretaker_mem_release(o);
 	}
 	if (o->src) {
-		if (o->state == KVM_CARETAKER_STATE_PREPARED) {
-			mutex_lock(&o->src->slots_lock);
-			WRITE_ONCE(o->src->caretaker_memslots_frozen, false);
-			mutex_unlock(&o->src->slots_lock);
-		}
+		if (o->state == KVM_CARETAKER_STATE_PREPARED)
+			caretaker_freeze_memslots(o->src, false);
 		kvm_put_kvm(o->src);
 		o->src = NULL;
 	}

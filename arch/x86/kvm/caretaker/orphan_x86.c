@@ -636,51 +636,38 @@ struct caretaker_refusal caretaker_arch_check_adopter(struct caretaker_orphan *o
 struct caretaker_refusal caretaker_arch_preload(struct caretaker_orphan *o,
 						struct kvm *kvm)
 {
-	struct kvm_clock_data clock;
 	struct ct_x86_orphan *x = o->arch;
+	struct kvm_clock_data clock = ct_x86_clock(x, o->incoming);
 	struct kvm_vcpu *vcpu;
-	unsigned long i;
-	u32 j;
+	u32 i, j;
 	int ret;
 
-	kvm_for_each_vcpu(i, vcpu, kvm) {
-		struct ct_x86_vcpu *v;
+	ret = kvm_x86_vm_set_clock(kvm, &clock);
+	if (ret)
+		return CARETAKER_REFUSE(ret, "the VM clock could not be set");
+	/* The orphan's vCPUs; one created after the checks is none of them. */
+	for (i = 0; i < x->nr_vcpus; i++) {
+		struct ct_x86_vcpu *v = &x->vcpus[i];
 
-		/* One created after the checks is no vCPU of the guest's. */
-		if (i >= x->nr_vcpus)
-			break;
-		v = &x->vcpus[i];
-
+		vcpu = kvm_get_vcpu(kvm, i);
+		if (!vcpu)
+			return CARETAKER_REFUSE(-EINVAL, "the adopting VM has fewer vCPUs");
 		kvfree(v->preloaded);
 		v->preloaded = NULL;
 		if (!v->delta)
 			v->delta = kvcalloc(v->state.nmsrs, sizeof(*v->delta), GFP_KERNEL_ACCOUNT);
 		if (!v->delta && v->state.nmsrs)
 			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
-	}
-	clock = ct_x86_clock(x, o->incoming);
-	ret = kvm_x86_vm_set_clock(kvm, &clock);
-	if (ret)
-		return CARETAKER_REFUSE(ret, "the VM clock could not be set");
-	kvm_for_each_vcpu(i, vcpu, kvm) {
-		struct ct_x86_vcpu *v;
-		u64 *vals;
-
-		/* One created after the checks is no vCPU of the guest's. */
-		if (i >= x->nr_vcpus)
-			break;
-		v = &x->vcpus[i];
-
 		ret = kvm_x86_vcpu_set_state(vcpu, &v->state);
 		if (ret)
 			return CARETAKER_REFUSE(-EINVAL,
 						"the adopting vCPU cannot take the orphan's state");
-		vals = kvmalloc_array(v->state.nmsrs ?: 1, sizeof(*vals), GFP_KERNEL_ACCOUNT);
-		if (!vals)
+		v->preloaded = kvmalloc_array(v->state.nmsrs ?: 1, sizeof(*v->preloaded),
+					      GFP_KERNEL_ACCOUNT);
+		if (!v->preloaded)
 			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
 		for (j = 0; j < v->state.nmsrs; j++)
-			vals[j] = v->state.msrs[j].data;
-		v->preloaded = vals;
+			v->preloaded[j] = v->state.msrs[j].data;
 	}
 	return CARETAKER_OK;
 }
@@ -695,19 +682,14 @@ static struct caretaker_refusal ct_x86_give_delta(struct ct_x86_orphan *x,
 {
 	struct kvm_msr_entry *msrs;
 	struct kvm_vcpu *vcpu;
-	unsigned long i;
-	u32 j, n, nmsrs;
+	u32 i, j, n, nmsrs;
 	int ret;
 
-	kvm_for_each_vcpu(i, vcpu, kvm) {
-		struct ct_x86_vcpu *v;
+	for (i = 0; i < x->nr_vcpus; i++) {
+		struct ct_x86_vcpu *v = &x->vcpus[i];
 
-		/* One created after the checks is no vCPU of the guest's. */
-		if (i >= x->nr_vcpus)
-			break;
-		v = &x->vcpus[i];
-
-		if (!v->preloaded)
+		vcpu = kvm_get_vcpu(kvm, i);
+		if (!vcpu || !v->preloaded)
 			return CARETAKER_REFUSE(-EINVAL, "the adopting vCPU was not preloaded");
 		for (j = 0, n = 0; j < v->state.nmsrs; j++)
 			if (v->state.msrs[j].data != v->preloaded[j] ||
