@@ -569,10 +569,11 @@ struct ct_epoch_stats {
 	__u64 iters;
 	__u64 first_tsc;
 	__u64 last_tsc;
-	__u64 max_gap;			/* the longest gap between two iterations */
-	__u64 max_gap_end;		/* the TSC that ended it */
 	__u64 hist[CT_GAP_BINS];	/* gaps by floor(log2(cycles)) */
-	/* The longest gaps, longest first: which event each one spans. */
+	/*
+	 * The longest gaps between two iterations, longest first, each with
+	 * the TSC that ended it: top[0] is the epoch's longest gap.
+	 */
 	struct {
 		__u64 len, end;
 	} top[CT_TOP_GAPS];
@@ -619,17 +620,15 @@ static void guest_trail(struct ct_trail *tr)
 		WRITE_ONCE(s->last_tsc, t);
 		if (last) {
 			d = t - last;
-			if (d > s->max_gap) {
-				WRITE_ONCE(s->max_gap, d);
-				WRITE_ONCE(s->max_gap_end, t);
-			}
 			bin = min_t(unsigned int, 63 - __builtin_clzll(d | 1), CT_GAP_BINS - 1);
 			WRITE_ONCE(s->hist[bin], s->hist[bin] + 1);
 			if (d > s->top[CT_TOP_GAPS - 1].len) {
-				for (k = CT_TOP_GAPS - 1; k && d > s->top[k - 1].len; k--)
-					s->top[k] = s->top[k - 1];
-				s->top[k].len = d;
-				s->top[k].end = t;
+				for (k = CT_TOP_GAPS - 1; k && d > s->top[k - 1].len; k--) {
+					WRITE_ONCE(s->top[k].len, s->top[k - 1].len);
+					WRITE_ONCE(s->top[k].end, s->top[k - 1].end);
+				}
+				WRITE_ONCE(s->top[k].len, d);
+				WRITE_ONCE(s->top[k].end, t);
 			}
 		}
 		last = t;
@@ -1100,6 +1099,26 @@ static void ct_run_once(struct ct_runner *r, struct kvm_vcpu *vcpu, const char *
 		TEST_FAIL("vCPU%u: %s: KVM_RUN did not return in %d ms",
 			  vcpu->id, what, CT_WAIT_MS);
 	}
+}
+
+/*
+ * A vCPU the caretaker holds (@when: "after DETACH", ...) refuses KVM_RUN,
+ * in @r's thread so that a KVM_RUN that is let through cannot hang the
+ * test, and KVM_SET_REGS of @regs, with EBUSY.
+ */
+static void ct_expect_vcpu_held(struct ct_runner *r, struct kvm_vcpu *vcpu,
+				const struct kvm_regs *regs, const char *when)
+{
+	int ret;
+
+	ct_run_once(r, vcpu, when);
+	TEST_ASSERT(r->ret == -1 && r->err == EBUSY,
+		    "vCPU%u: KVM_RUN %s: %d errno %d, expected EBUSY",
+		    vcpu->id, when, r->ret, r->err);
+	ret = __vcpu_ioctl(vcpu, KVM_SET_REGS, regs);
+	TEST_ASSERT(ret == -1 && errno == EBUSY,
+		    "vCPU%u: KVM_SET_REGS %s: %d errno %d, expected EBUSY",
+		    vcpu->id, when, ret, errno);
 }
 
 static void ct_expect_marker(struct ct_runner *r)
@@ -1762,7 +1781,6 @@ static void ct_guest_hand_over(int sock, const struct ct_guest *g, struct ct_han
 static void ct_vmm_a(int sock, __u32 nr_vcpus, unsigned int flags)
 {
 	struct ct_handover *h = calloc(1, sizeof(*h));
-	struct ct_runner *rn;
 	struct ct_guest g;
 	int ct_fd, r;
 	__u32 i;
@@ -1819,17 +1837,8 @@ static void ct_vmm_a(int sock, __u32 nr_vcpus, unsigned int flags)
 	/* No thread of ours is in KVM_RUN: this is the guest on its parked CPUs. */
 	ct_expect_beats(g.beats, nr_vcpus, CT_BEATS_ALIVE, "after DETACH");
 
-	for (i = 0; i < nr_vcpus; i++) {
-		rn = &g.runners[i];
-		ct_run_once(rn, g.vcpus[i], "after DETACH");
-		TEST_ASSERT(rn->ret == -1 && rn->err == EBUSY,
-			    "vCPU%u: KVM_RUN after DETACH: %d errno %d, expected EBUSY",
-			    i, rn->ret, rn->err);
-		r = __vcpu_ioctl(g.vcpus[i], KVM_SET_REGS, &h->state[i].regs);
-		TEST_ASSERT(r == -1 && errno == EBUSY,
-			    "vCPU%u: KVM_SET_REGS after DETACH: %d errno %d, expected EBUSY",
-			    i, r, errno);
-	}
+	for (i = 0; i < nr_vcpus; i++)
+		ct_expect_vcpu_held(&g.runners[i], g.vcpus[i], &h->state[i].regs, "after DETACH");
 	if (flags & CT_A_DETACH_TWICE) {
 		/* EBUSY, not EINVAL: the request is fine, the state is not. */
 		EXPECT_REFUSED(ct_detach(ct_fd), EBUSY,
@@ -2188,15 +2197,8 @@ static void ct_prepare_adoption(struct ct_adopter *a, struct ct_orphan *o)
 	TEST_ASSERT(!ct_attach_prepare(a->vm, o->ct_fd), "ATTACH_PREPARE: %s",
 		    strerror(errno));
 	for (i = 0; i < a->nr_vcpus; i++) {
-		r = __vcpu_run(a->vcpus[i]);
-		TEST_ASSERT(r == -1 && errno == EBUSY,
-			    "vCPU%u: KVM_RUN after ATTACH_PREPARE: %d errno %d, expected EBUSY",
-			    i, r, errno);
 		vcpu_regs_get(a->vcpus[i], &regs);
-		r = __vcpu_ioctl(a->vcpus[i], KVM_SET_REGS, &regs);
-		TEST_ASSERT(r == -1 && errno == EBUSY,
-			    "vCPU%u: KVM_SET_REGS after ATTACH_PREPARE: %d errno %d, expected EBUSY",
-			    i, r, errno);
+		ct_expect_vcpu_held(&a->runners[i], a->vcpus[i], &regs, "after ATTACH_PREPARE");
 	}
 	r = ct_add_scratch_slot(a->vm);
 	TEST_ASSERT(r == -1 && errno == EBUSY,
@@ -3515,8 +3517,8 @@ static void vmm_b_prepared(struct ct_orphan *o)
 {
 	struct ct_vcpu_state want = o->h.state[0];
 	struct ct_adopter p, a;
+	struct kvm_regs regs;
 	__u32 i;
-	int r;
 
 	ct_adopter_create(&p, o, CT_FLAW_NONE);
 	ct_prefault(&p, o);
@@ -3529,9 +3531,8 @@ static void vmm_b_prepared(struct ct_orphan *o)
 	ct_adopter_create(&a, o, CT_FLAW_NONE);
 	ct_adopt_as(&a, o, true);
 	/* The VM prepared first stays held: its copy of the guest is stale. */
-	r = __vcpu_run(p.vcpus[0]);
-	TEST_ASSERT(r == -1 && errno == EBUSY,
-		    "KVM_RUN in the VM let go of: %d errno %d, expected EBUSY", r, errno);
+	vcpu_regs_get(p.vcpus[0], &regs);
+	ct_expect_vcpu_held(&p.runners[0], p.vcpus[0], &regs, "in the VM let go of");
 	ct_adopter_free(&p, o);
 
 	for (i = 0; i < want.nr_msrs; i++)
@@ -4140,7 +4141,7 @@ static __u64 ct_call_gap(const struct ct_run_log *log, const struct ct_trail *tr
 	if (i == log->nr_events)
 		return 0;
 	for (k = 0; k < CT_TOP_GAPS && s->top[k].len; k++) {
-		/* Guest TSC to host TSC, as for max_gap_end. */
+		/* Guest TSC to host TSC, as for the epoch line's max_gap_end_ms. */
 		end = s->top[k].end - log->tsc_offset[0];
 		start = end - s->top[k].len;
 		if (start < log->ev[i].end && end > log->ev[i].tsc)
@@ -4174,8 +4175,8 @@ static void ct_report_run(const struct ct_monitor *m, struct ct_run_result *r)
 		       ct_rate(log, tr, e));
 		/* Guest TSC to host TSC by the offset, to the run's clock. */
 		ct_add(&l, " max_gap_ms=%.3f max_gap_end_ms=%.1f p999_ms=%.4f",
-		       ct_ms(log, s->max_gap),
-		       s->max_gap ? ct_ms(log, s->max_gap_end - log->tsc_offset[0] - log->t0) : 0,
+		       ct_ms(log, s->top[0].len),
+		       s->top[0].len ? ct_ms(log, s->top[0].end - log->tsc_offset[0] - log->t0) : 0,
 		       ct_ms(log, ct_p999(s)));
 		ct_add(&l, " mon_max_still_ms=%.3f mon_samples=%llu mon_rate=%.0f",
 		       ct_ms(log, me->max_still), (unsigned long long)me->samples,
@@ -4188,14 +4189,14 @@ static void ct_report_run(const struct ct_monitor *m, struct ct_run_result *r)
 	first = log->classic ? CT_EP_ABSENCE : CT_EP_DETACH;
 	last = log->classic ? CT_EP_ABSENCE : CT_EP_ATTACH;
 	for (e = first; e <= last; e++) {
-		max_gap = max(max_gap, tr->ep[e].max_gap);
+		max_gap = max(max_gap, tr->ep[e].top[0].len);
 		mon_max = max(mon_max, m->ep[e].max_still);
 	}
-	r->noise = ct_ms(log, tr->ep[CT_EP_QUIET].max_gap);
+	r->noise = ct_ms(log, tr->ep[CT_EP_QUIET].top[0].len);
 	r->noise_p999 = ct_ms(log, ct_p999(&tr->ep[CT_EP_QUIET]));
-	r->prepare = ct_ms(log, tr->ep[CT_EP_PREPARE].max_gap);
-	r->detach = ct_ms(log, tr->ep[CT_EP_DETACH].max_gap);
-	r->attach = ct_ms(log, tr->ep[CT_EP_ATTACH].max_gap);
+	r->prepare = ct_ms(log, tr->ep[CT_EP_PREPARE].top[0].len);
+	r->detach = ct_ms(log, tr->ep[CT_EP_DETACH].top[0].len);
+	r->attach = ct_ms(log, tr->ep[CT_EP_ATTACH].top[0].len);
 	r->detach_call = ct_ms(log, ct_call_gap(log, tr, CT_EP_DETACH, CT_EV_DETACH));
 	r->attach_call = ct_ms(log, ct_call_gap(log, tr, CT_EP_ATTACH, CT_EV_ATTACH));
 	r->restart = ct_ms(log, max_gap);
@@ -5071,16 +5072,16 @@ static struct ct_trail *ct_kexec_check_trail(struct ct_orphan *o,
 		       (long long)(last - in_tsc) / (long long)khz,
 		       (unsigned long long)READ_ONCE(e->iters));
 	ksft_print_msg("kexec: longest gap %llu us, ended %lld ms after the kexec started\n",
-		       (unsigned long long)(READ_ONCE(e->max_gap) * 1000 / khz),
-		       (long long)(READ_ONCE(e->max_gap_end) - off - out_tsc) / (long long)khz);
+		       (unsigned long long)(READ_ONCE(e->top[0].len) * 1000 / khz),
+		       (long long)(READ_ONCE(e->top[0].end) - off - out_tsc) / (long long)khz);
 	TEST_ASSERT(out_tsc && in_tsc > out_tsc, "stamps out of order");
 	TEST_ASSERT((__s64)(first - out_tsc) < 0,
 		    "the guest's first iteration is not before the kexec");
 	TEST_ASSERT((__s64)(last - in_tsc) > 0,
 		    "the guest's last iteration is not after this kernel started");
-	TEST_ASSERT(READ_ONCE(e->max_gap) < CT_KEXEC_MAX_GAP_MS * khz,
+	TEST_ASSERT(READ_ONCE(e->top[0].len) < CT_KEXEC_MAX_GAP_MS * khz,
 		    "the guest stopped for %llu ms (bound %d ms)",
-		    (unsigned long long)(READ_ONCE(e->max_gap) / khz), CT_KEXEC_MAX_GAP_MS);
+		    (unsigned long long)(READ_ONCE(e->top[0].len) / khz), CT_KEXEC_MAX_GAP_MS);
 	o->last_tsc[0] = READ_ONCE(tr->beat.tsc);
 	/*
 	 * Its own samples, strictly between the two kernels' stamps: at
@@ -5359,7 +5360,7 @@ static void ct_kxb_finish(void)
 	/* From the start of the update (PREPARE, or the pause) until VMM B runs it. */
 	for (e = classic ? CT_EP_ABSENCE : CT_EP_PREPARE; e <= CT_EP_ATTACH; e++)
 		if (log->epoch_tsc[e])
-			max_gap = max(max_gap, tr->ep[e].max_gap);
+			max_gap = max(max_gap, tr->ep[e].top[0].len);
 	quiet_rate = ct_rate(log, tr, CT_EP_QUIET);
 	progress = quiet_rate ? 100 * ct_rate(log, tr, CT_EP_ABSENCE) / quiet_rate : 0;
 	ct_emit(true,
@@ -5367,7 +5368,7 @@ static void ct_kxb_finish(void)
 		m->run, classic ? "pause" : "caretaker", ct_ms(log, max_gap),
 		ct_ms(log, in_tsc - out_tsc), stamps ? "stamps" : "handover",
 		ct_ms(log, ct_epoch_end(log, CT_EP_ABSENCE) - log->epoch_tsc[CT_EP_ABSENCE]),
-		progress, ct_ms(log, tr->ep[CT_EP_QUIET].max_gap),
+		progress, ct_ms(log, tr->ep[CT_EP_QUIET].top[0].len),
 		log->kernel_stall_ns[0] / 1e3, log->kernel_stall_ns[1] / 1e3, log->tsc_khz);
 	/* Where it was: each epoch's longest gap. */
 	for (e = CT_EP_PREPARE; e <= CT_EP_AFTER; e++)
@@ -5375,9 +5376,9 @@ static void ct_kxb_finish(void)
 			ct_emit(true,
 				"CT-KXBENCH epoch run=%u kind=%s epoch=%s max_gap_ms=%.3f ms=%.1f gap_end_ms=%.1f start_ms=%.1f",
 				m->run, classic ? "pause" : "caretaker", ct_epoch_names[e],
-				ct_ms(log, tr->ep[e].max_gap),
+				ct_ms(log, tr->ep[e].top[0].len),
 				ct_ms(log, ct_epoch_end(log, e) - log->epoch_tsc[e]),
-				ct_ms(log, tr->ep[e].max_gap_end - log->tsc_offset[0] - log->t0),
+				ct_ms(log, tr->ep[e].top[0].end - log->tsc_offset[0] - log->t0),
 				ct_ms(log, log->epoch_tsc[e] - log->t0));
 	for (e = 0; e < (int)log->nr_events; e++)
 		ct_emit(true, "CT-KXBENCH event run=%u name=%s t_ms=%.1f dur_ms=%.1f", m->run,
