@@ -68,6 +68,7 @@ struct caretaker_mem_slot {
  * @nr_slots: entries in @slots
  * @slots: the memslots and their pinned memory
  * @stall_ns: duration of the last DETACH or ATTACH (vCPUs stopped to guest resumed)
+ * @detaching: on the list of DETACHes in progress (caretaker_vcpu_stopped())
  * @parking: its CPUs are parked (counted by caretaker_parking())
  * @leaked: a CPU did not stop: its memory and the guest's stay allocated
  * @incoming: left running by the previous kernel (LUO retrieve): its
@@ -95,6 +96,7 @@ struct caretaker_orphan {
 	u32 nr_slots;
 	struct caretaker_mem_slot *slots;
 	u64 stall_ns;
+	struct list_head detaching;
 	bool parking;
 	bool leaked;
 	bool incoming;
@@ -141,6 +143,7 @@ long caretaker_attach(struct kvm *kvm, void __user *argp);
 
 /* orphan.c */
 bool caretaker_file_is_orphan(struct file *file);
+void caretaker_vcpu_stopped(struct kvm_vcpu *vcpu);
 int caretaker_orphan_create(struct kvm *kvm, const u32 *cpus, u32 nr_cpus);
 long caretaker_orphan_adopt(struct kvm *kvm, struct file *file, bool prepare);
 struct file *caretaker_orphan_incoming(const struct kvm_caretaker_ser *ser, const void *data);
@@ -168,8 +171,9 @@ struct caretaker_refusal caretaker_arch_check_vm(struct kvm *kvm);
 /* arch: the orphan's life, see orphan.c for the order of calls. */
 struct caretaker_refusal caretaker_arch_prepare(struct caretaker_orphan *o,
 						struct kvm *kvm);
+void caretaker_arch_detach_vcpu(struct caretaker_orphan *o, struct kvm_vcpu *vcpu);
 struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
-					       struct kvm *kvm);
+					       struct kvm *kvm, u64 t0);
 struct caretaker_refusal caretaker_arch_check_adopter(struct caretaker_orphan *o,
 						      struct kvm *kvm, bool vm_only);
 struct caretaker_refusal caretaker_arch_preload(struct caretaker_orphan *o,

@@ -131,6 +131,7 @@ static const struct kvm_caretaker_ops caretaker_kvm_ops = {
 	.owner = THIS_MODULE,
 	.features = caretaker_features,
 	.vm_ioctl = caretaker_vm_ioctl,
+	.vcpu_stopped = caretaker_vcpu_stopped,
 };
 
 static int __init caretaker_init(void)

@@ -9,6 +9,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/kvm_host.h>
+#include <linux/kvm_irqfd.h>
 #include <linux/module.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -163,9 +164,59 @@ static int caretaker_orphan_release(struct inode *inode, struct file *file)
 }
 
 /*
- * The stall: from the request that stops the vCPUs to the runtime's
- * first VMRUN is what the guest can see; caretaker_arch_detach() waits
- * for the latter.
+ * DETACHes in progress, for caretaker_vcpu_stopped().  An orphan is on the
+ * list from before its VM's vCPUs are asked to stop until DETACH holds
+ * every vcpu->mutex: a vCPU thread that finds it there, holding its own
+ * vcpu->mutex, finds it alive and in DETACH.
+ */
+static DEFINE_SPINLOCK(caretaker_detaching_lock);
+static LIST_HEAD(caretaker_detaching);
+
+/**
+ * caretaker_vcpu_stopped() - a vCPU left KVM_RUN with KVM_EXIT_CARETAKER
+ * @vcpu: the vCPU, its mutex held
+ *
+ * KVM's kvm_caretaker_ops.vcpu_stopped.  If a DETACH of @vcpu's VM is in
+ * progress, the vCPU is handed over from here, by its own thread.
+ *
+ * Context: process context, may sleep.
+ */
+void caretaker_vcpu_stopped(struct kvm_vcpu *vcpu)
+{
+	struct caretaker_orphan *o = NULL, *it;
+
+	scoped_guard(spinlock, &caretaker_detaching_lock) {
+		list_for_each_entry(it, &caretaker_detaching, detaching) {
+			if (it->src == vcpu->kvm) {
+				o = it;
+				break;
+			}
+		}
+	}
+	if (o)
+		caretaker_arch_detach_vcpu(o, vcpu);
+}
+
+/*
+ * Every vCPU's mutex, without giving up on a signal: once asked to stop,
+ * vCPUs may have handed themselves over, and only DETACH can finish or
+ * undo that.  Every vCPU in KVM_RUN leaves it at the request.
+ */
+static void caretaker_lock_vcpus(struct kvm *kvm)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	lockdep_assert_held(&kvm->lock);
+	kvm_for_each_vcpu(i, vcpu, kvm)
+		mutex_lock_nest_lock(&vcpu->mutex, &kvm->lock);
+}
+
+/*
+ * The stall: from the request that stops the vCPUs to the last vCPU's
+ * first VMRUN in the runtime is what the guest can see.  A vCPU in KVM_RUN
+ * is handed over by its own thread as it leaves KVM_RUN; DETACH then holds
+ * every vcpu->mutex and hands over the others.
  */
 static struct caretaker_refusal caretaker_orphan_detach(struct caretaker_orphan *o)
 {
@@ -177,26 +228,39 @@ static struct caretaker_refusal caretaker_orphan_detach(struct caretaker_orphan 
 
 	if (o->state != KVM_CARETAKER_STATE_PREPARED)
 		return CARETAKER_REFUSE(-EBUSY, "the orphan is not in the prepared state");
+	/* Nothing changed yet: refused here, the VM runs on as it was. */
+	r = caretaker_arch_check_vm(kvm);
+	if (r.err)
+		return r;
 
+	/*
+	 * Interrupts sent through the VM's irqfds from now on stay in their
+	 * eventfds, for the adopting VM's KVM_IRQFD; the ones sent before are
+	 * in the local APICs read as the vCPUs stop.  Released before the
+	 * stall, which then does not wait for the irqfds' shutdown.
+	 */
+	kvm_irqfd_release_keep_counts(kvm);
+
+	mutex_lock(&kvm->lock);
+	scoped_guard(spinlock, &caretaker_detaching_lock)
+		list_add(&o->detaching, &caretaker_detaching);
 	t0 = ktime_get_ns();
 	kvm_make_all_cpus_request(kvm, KVM_REQ_CARETAKER_STOP);
-	if (kvm_lock_all_vcpus(kvm)) {
-		r = CARETAKER_REFUSE(-EINTR, "interrupted while stopping the vCPUs");
-		goto resume;
-	}
-	r = caretaker_arch_detach(o, kvm);
+	caretaker_lock_vcpus(kvm);
+	scoped_guard(spinlock, &caretaker_detaching_lock)
+		list_del(&o->detaching);
+
+	r = caretaker_arch_detach(o, kvm, t0);
 	if (!r.err)
 		WRITE_ONCE(kvm->caretaker_detached, true);
+	else
+		/* The guest goes on under its VMM. */
+		kvm_for_each_vcpu(i, vcpu, kvm)
+			kvm_clear_request(KVM_REQ_CARETAKER_STOP, vcpu);
 	kvm_unlock_all_vcpus(kvm);
-	if (!r.err) {
-		o->stall_ns = ktime_get_ns() - t0;
+	mutex_unlock(&kvm->lock);
+	if (!r.err)
 		o->state = KVM_CARETAKER_STATE_DETACHED;
-		return r;
-	}
-resume:
-	/* The guest goes on under its VMM. */
-	kvm_for_each_vcpu(i, vcpu, kvm)
-		kvm_clear_request(KVM_REQ_CARETAKER_STOP, vcpu);
 	return r;
 }
 

@@ -10,7 +10,6 @@
 #include <linux/delay.h>
 #include <linux/kexec_handover.h>
 #include <linux/kvm_host.h>
-#include <linux/kvm_irqfd.h>
 #include <linux/math64.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
@@ -40,6 +39,8 @@
  * @triple_fault: the guest shut down while detached
  * @stopped: the runtime stopped and @last holds its final figures
  * @timer_pending: KVM had counted a timer expiry it had not delivered
+ * @timer_active: KVM's APIC timer was armed when DETACH stopped it
+ * @started: DETACH gave it to the runtime (until it is taken back)
  * @preloaded: the MSR values ATTACH_PREPARE loaded into the adopting
  *	vCPU, in @state.msrs' order, or NULL
  * @delta: room for the MSR entries ATTACH loads after a preload
@@ -56,6 +57,8 @@ struct ct_x86_vcpu {
 	bool triple_fault;
 	bool stopped;
 	bool timer_pending;
+	bool timer_active;
+	bool started;
 	struct ctrt_cpu last;
 };
 
@@ -283,7 +286,12 @@ static void ct_x86_fill_apic(struct ctrt_apic *a, struct kvm_vcpu *vcpu, bool pe
 	bitmap_to_arr32(a->eoi_exit, vcpu->arch.ioapic_handled_vectors, 256);
 }
 
-/* Undo the timer stop of ct_x86_take() on a vCPU that stays with KVM. */
+static u64 ct_cycles_to_ns(u64 cycles)
+{
+	return tsc_khz ? mul_u64_u32_div(cycles, NSEC_PER_MSEC, tsc_khz) : 0;
+}
+
+/* Undo the timer stop of ct_x86_take_vcpu() on a vCPU that stays with KVM. */
 static void ct_x86_timer_restore(struct kvm_vcpu *vcpu, bool active, bool pending)
 {
 	struct kvm_timer *t;
@@ -298,90 +306,117 @@ static void ct_x86_timer_restore(struct kvm_vcpu *vcpu, bool active, bool pendin
 }
 
 /*
- * DETACH failed while reading vCPU @n: vCPUs 0 to @n - 1 had their timers
- * stopped and their states read; give the states back (KVM restarts the
- * timers from them) with their undelivered expiries.
+ * Take the state of vCPU @i, stopped, its mutex held.  On a refusal the
+ * vCPU is with KVM as it was.
  */
-static void ct_x86_untake(struct ct_x86_orphan *x, struct kvm *kvm, unsigned long n)
+static struct caretaker_refusal ct_x86_take_vcpu(struct ct_x86_orphan *x,
+						 struct kvm_vcpu *vcpu, u32 i)
 {
-	struct kvm_vcpu *vcpu;
-	unsigned long i;
-
-	kvm_for_each_vcpu(i, vcpu, kvm) {
-		if (i >= n)
-			break;
-		if (kvm_x86_vcpu_set_state(vcpu, &x->vcpus[i].state))
-			pr_err_ratelimited("vCPU %lu: its state could not be put back\n", i);
-		ct_x86_timer_restore(vcpu, false, x->vcpus[i].timer_pending);
-	}
-}
-
-static struct caretaker_refusal ct_x86_take(struct ct_x86_orphan *x, struct kvm *kvm)
-{
+	struct ct_x86_vcpu *v = &x->vcpus[i];
 	struct caretaker_refusal r;
-	struct kvm_vcpu *vcpu;
-	unsigned long i;
-	bool pending, active;
+	bool pending = false, active = false;
 	int ret;
 
-	kvm_for_each_vcpu(i, vcpu, kvm) {
-		r = caretaker_x86_check_vcpu_state(vcpu);
-		if (r.err)
-			return r;
-	}
-
+	r = caretaker_x86_check_vcpu_state(vcpu);
+	if (r.err)
+		return r;
 	/*
-	 * From here DETACH goes through.  Interrupts sent through the VM's
-	 * irqfds from now on stay in their eventfds, for the adopting VM's
-	 * KVM_IRQFD; the ones sent before are in the local APICs read below.
+	 * Stop KVM's APIC timer first: an expiry KVM has counted but not
+	 * delivered is not in KVM_GET_LAPIC's image, and one after the read
+	 * would be lost.  The runtime delivers it instead; whoever adopts the
+	 * vCPU restarts the timer from the state.
 	 */
-	kvm_irqfd_release_keep_counts(kvm);
+	if (lapic_in_kernel(vcpu)) {
+		struct kvm_timer *t = &vcpu->arch.apic->lapic_timer;
+
+		active = hrtimer_cancel(&t->timer);
+		pending = atomic_xchg(&t->pending, 0) > 0;
+	}
+	ret = kvm_x86_vcpu_get_state(vcpu, &v->state);
+	if (ret) {
+		r = CARETAKER_REFUSE(ret, "the vCPU state could not be read");
+		goto restore;
+	}
+	kfree(v->cpuid);
+	v->cpuid = kmemdup_array(vcpu->arch.cpuid_entries, vcpu->arch.cpuid_nent,
+				 sizeof(*v->cpuid), GFP_KERNEL_ACCOUNT);
+	if (!v->cpuid && vcpu->arch.cpuid_nent) {
+		r = CARETAKER_REFUSE(-ENOMEM, "out of memory");
+		goto restore;
+	}
+	v->cpuid_nent = vcpu->arch.cpuid_nent;
+	v->timer_pending = pending;
+	v->timer_active = active;
+	ct_x86_fill_cpuid(x->rt->cpus[i].cpuid, vcpu);
+	ct_x86_fill_apic(&x->rt->cpus[i].cb->apic, vcpu, pending, active);
+	v->tsc_khz = vcpu->arch.virtual_tsc_khz;
+	v->tsc_unscaled = vcpu->arch.l1_tsc_scaling_ratio ==
+			  kvm_caps.default_tsc_scaling_ratio;
+	return CARETAKER_OK;
+
+restore:
+	ct_x86_timer_restore(vcpu, active, pending);
+	return r;
+}
+
+/*
+ * Hand vCPU @i, stopped, its mutex held, to its parked CPU.  On a refusal
+ * the vCPU is with KVM as it was.
+ */
+static struct caretaker_refusal ct_x86_handover(struct caretaker_orphan *o,
+						struct kvm_vcpu *vcpu, u32 i)
+{
+	struct ct_x86_orphan *x = o->arch;
+	struct ct_x86_vcpu *v = &x->vcpus[i];
+	struct caretaker_refusal r;
+
+	r = ct_x86_take_vcpu(x, vcpu, i);
+	if (r.err)
+		return r;
+	if (ct_svm_load(&x->rt->cpus[i], &v->state, ct_pgtable_root_pa(&x->npt))) {
+		ct_x86_timer_restore(vcpu, v->timer_active, v->timer_pending);
+		return CARETAKER_REFUSE(-EINVAL, "the vCPU state does not fit the runtime");
+	}
+	ct_x86_steal_time(o, &v->state, true);
+	v->stopped = false;
+	v->started = true;
+	ct_runtime_start(&x->rt->cpus[i]);
+	return CARETAKER_OK;
+}
+
+/*
+ * DETACH failed: take back from the runtime every vCPU it was given, with
+ * what the guest did meanwhile.  Every vcpu->mutex is held.
+ */
+static void ct_x86_takeback(struct caretaker_orphan *o, struct kvm *kvm)
+{
+	struct ct_x86_orphan *x = o->arch;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
 
 	kvm_for_each_vcpu(i, vcpu, kvm) {
-		struct ct_x86_vcpu *v = &x->vcpus[i];
+		struct ct_x86_vcpu *v;
+		struct ct_runtime_cpu *c;
 
-		/*
-		 * Stop KVM's APIC timer first: an expiry KVM has counted but
-		 * not delivered is not in KVM_GET_LAPIC's image, and one after
-		 * the read would be lost.  The runtime delivers it instead;
-		 * whoever adopts the vCPU restarts the timer from the state.
-		 */
-		pending = false;
-		active = false;
-		if (lapic_in_kernel(vcpu)) {
-			struct kvm_timer *t = &vcpu->arch.apic->lapic_timer;
-
-			active = hrtimer_cancel(&t->timer);
-			pending = atomic_xchg(&t->pending, 0) > 0;
+		if (i >= x->nr_vcpus)
+			break;
+		v = &x->vcpus[i];
+		c = &x->rt->cpus[i];
+		if (!v->started)
+			continue;
+		if (ct_runtime_stop(c)) {
+			/* The CPU may still run the guest: it stays the runtime's. */
+			pr_err_ratelimited("DETACH failed, vCPU %lu could not be taken back\n", i);
+			continue;
 		}
-		ret = kvm_x86_vcpu_get_state(vcpu, &v->state);
-		if (ret) {
-			ct_x86_timer_restore(vcpu, active, pending);
-			ct_x86_untake(x, kvm, i);
-			return CARETAKER_REFUSE(ret, "the vCPU state could not be read");
-		}
-		x->vcpus[i].timer_pending = pending;
-		kfree(v->cpuid);
-		v->cpuid = kmemdup_array(vcpu->arch.cpuid_entries, vcpu->arch.cpuid_nent,
-					 sizeof(*v->cpuid), GFP_KERNEL_ACCOUNT);
-		if (!v->cpuid && vcpu->arch.cpuid_nent)
-			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
-		v->cpuid_nent = vcpu->arch.cpuid_nent;
-		ct_x86_fill_cpuid(x->rt->cpus[i].cpuid, vcpu);
-		ct_x86_fill_apic(&x->rt->cpus[i].cb->apic, vcpu, pending, active);
-		v->tsc_khz = vcpu->arch.virtual_tsc_khz;
-		v->tsc_unscaled = vcpu->arch.l1_tsc_scaling_ratio ==
-				  kvm_caps.default_tsc_scaling_ratio;
-		/* Supervisor XSAVE state is not in KVM_GET_XSAVE2's image. */
-		if (ct_msr(&v->state, MSR_IA32_XSS, 0))
-			return CARETAKER_REFUSE(-EBUSY, "supervisor XSAVE state in use (XSS)");
+		v->started = false;
+		ct_x86_steal_time(o, &v->state, false);
+		ct_svm_store(c, &v->state);
+		if (kvm_x86_vcpu_set_state(vcpu, &v->state))
+			pr_err_ratelimited("DETACH failed, vCPU %lu refused its state back\n", i);
+		if (c->cb->blocked_tsc && c->cb->blocked_code == SVM_EXIT_SHUTDOWN)
+			kvm_make_request(KVM_REQ_TRIPLE_FAULT, vcpu);
 	}
-	x->host_tsc_khz = tsc_khz;
-	x->irqchip_mode = kvm->arch.irqchip_mode;
-	x->disabled_quirks = kvm->arch.disabled_quirks;
-	x->x2apic_format = kvm->arch.x2apic_format;
-	x->x2apic_broadcast_quirk_disabled = kvm->arch.x2apic_broadcast_quirk_disabled;
-	return CARETAKER_OK;
 }
 
 /* Stop the runtime and bring the states up to date with the guest's. */
@@ -453,54 +488,106 @@ static struct caretaker_refusal ct_x86_give(struct ct_x86_orphan *x, struct kvm 
 }
 
 /**
+ * caretaker_arch_detach_vcpu() - hand a vCPU over from its own thread
+ * @o: the orphan, in DETACH
+ * @vcpu: one of its VM's vCPUs, out of KVM_RUN, its mutex held
+ *
+ * The vCPU's thread hands it to its parked CPU as soon as it leaves the
+ * guest, instead of DETACH's thread taking its mutex after it returned
+ * to userspace.  A refusal leaves the vCPU to caretaker_arch_detach().
+ *
+ * Context: process context, may sleep.
+ */
+void caretaker_arch_detach_vcpu(struct caretaker_orphan *o, struct kvm_vcpu *vcpu)
+{
+	struct ct_x86_orphan *x = o->arch;
+	u32 i = vcpu->vcpu_idx;
+
+	if (i >= x->nr_vcpus || x->vcpus[i].started ||
+	    !kvm_test_request(KVM_REQ_CARETAKER_STOP, vcpu))
+		return;
+	ct_x86_handover(o, vcpu, i);
+}
+
+/**
  * caretaker_arch_detach() - hand the vCPUs to the runtime
  * @o: the orphan, prepared
  * @kvm: its VM, every vCPU stopped and its mutex held
+ * @t0: ktime_get_ns() when the vCPUs were asked to stop
  *
- * Takes each vCPU's state, fills its parked CPU's VMCB from it and lets
- * the runtime run it.  If a runtime does not start, the guest is taken
- * back into @kvm with whatever it did meanwhile, and DETACH fails.
+ * The vCPUs that were in KVM_RUN handed themselves over already
+ * (caretaker_arch_detach_vcpu()); this takes each other vCPU's state,
+ * fills its parked CPU's VMCB from it and lets the runtime run it, then
+ * waits for all.  If a vCPU cannot be handed over or a runtime does not
+ * start, every vCPU is taken back into @kvm with whatever the guest did
+ * meanwhile, and DETACH fails.  On success @o->stall_ns is the time from
+ * @t0 to the last vCPU's first VMRUN.
  *
  * Context: process context, may sleep.
  * Return: CARETAKER_OK or a refusal; on a refusal the VM runs as before.
  */
 struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
-					       struct kvm *kvm)
+					       struct kvm *kvm, u64 t0)
 {
 	struct ct_x86_orphan *x = o->arch;
-	phys_addr_t ncr3 = ct_pgtable_root_pa(&x->npt);
-	struct caretaker_refusal r;
-	u32 i;
+	struct caretaker_refusal r = CARETAKER_OK;
+	struct kvm_vcpu *vcpu;
+	u64 last = 0, now_tsc, now;
+	unsigned long i;
 
-	r = ct_x86_take(x, kvm);
-	if (r.err)
-		return r;
-	for (i = 0; i < x->nr_vcpus; i++)
-		if (ct_svm_load(&x->rt->cpus[i], &x->vcpus[i].state, ncr3))
-			return CARETAKER_REFUSE(-EINVAL, "the vCPU state does not fit the runtime");
-	for (i = 0; i < x->nr_vcpus; i++) {
-		ct_x86_steal_time(o, &x->vcpus[i].state, true);
-		ct_runtime_start(&x->rt->cpus[i]);
+	if (atomic_read(&kvm->online_vcpus) != x->nr_vcpus)
+		return CARETAKER_REFUSE(-EBUSY, "the VM's vCPUs changed since PREPARE");
+	/* Every vCPU that is still with KVM first, so a refusal changes nothing. */
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		if (x->vcpus[i].started)
+			continue;
+		r = caretaker_x86_check_vcpu_state(vcpu);
+		if (r.err)
+			goto back;
 	}
-	for (i = 0; i < x->nr_vcpus; i++)
-		if (ct_runtime_wait_started(&x->rt->cpus[i]))
-			break;
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		if (x->vcpus[i].started)
+			continue;
+		r = ct_x86_handover(o, vcpu, i);
+		if (r.err)
+			goto back;
+	}
+	for (i = 0; i < x->nr_vcpus; i++) {
+		struct ct_runtime_cpu *c = &x->rt->cpus[i];
+
+		if (ct_runtime_wait_started(c)) {
+			r = CARETAKER_REFUSE(-EIO, "the runtime did not start the guest");
+			goto back;
+		}
+		last = max(last, READ_ONCE(c->cb->run_tsc));
+	}
+	/* The last first VMRUN, in ktime: so long ago. */
+	now_tsc = rdtsc();
+	now = ktime_get_ns() - t0;
+	o->stall_ns = now - min(now, ct_cycles_to_ns(now_tsc - min(last, now_tsc)));
 	/*
 	 * kvmclock runs on with the host's time whether or not vCPUs run:
 	 * read after the stall, KVM_GET_CLOCK's value with its realtime
 	 * stamp is as good as one read before.
 	 */
 	kvm_x86_vm_get_clock(kvm, &x->clock);
-	if (i == x->nr_vcpus)
-		return CARETAKER_OK;
+	x->host_tsc_khz = tsc_khz;
+	x->irqchip_mode = kvm->arch.irqchip_mode;
+	x->disabled_quirks = kvm->arch.disabled_quirks;
+	x->x2apic_format = kvm->arch.x2apic_format;
+	x->x2apic_broadcast_quirk_disabled = kvm->arch.x2apic_broadcast_quirk_disabled;
+	return CARETAKER_OK;
 
-	r = ct_x86_stop(o, x);
-	if (!r.err)
-		r = ct_x86_give(x, kvm, false);
-	if (r.err)
-		pr_err_ratelimited("DETACH failed and the guest could not be taken back: %s\n",
-				   r.why);
-	return CARETAKER_REFUSE(-EIO, "the runtime did not start the guest");
+back:
+	ct_x86_takeback(o, kvm);
+	/*
+	 * DETACH's first checks passed and the irqfds are released: a vCPU
+	 * that changed meanwhile is worth another try, after the VMM
+	 * registered its irqfds again.
+	 */
+	if (r.err == -EBUSY)
+		r.err = -EAGAIN;
+	return r;
 }
 
 /*
@@ -762,11 +849,6 @@ void caretaker_arch_status(struct caretaker_orphan *o, struct kvm_caretaker_stat
 			st->blocked_exits++;
 		}
 	}
-}
-
-static u64 ct_cycles_to_ns(u64 cycles)
-{
-	return tsc_khz ? mul_u64_u32_div(cycles, NSEC_PER_MSEC, tsc_khz) : 0;
 }
 
 /**

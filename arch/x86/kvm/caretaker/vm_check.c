@@ -67,8 +67,8 @@ static bool caretaker_pmu_in_use(struct kvm_vcpu *vcpu)
 
 /*
  * The vCPUs may be running: these reads are racy by design and only
- * decide whether PREPARE is worth doing.  DETACH checks again with every
- * vCPU stopped and its mutex held.
+ * decide whether PREPARE (or DETACH) is worth doing.  DETACH checks each
+ * vCPU again once it is stopped, its mutex held.
  */
 static struct caretaker_refusal caretaker_check_vcpu_fixed(struct kvm_vcpu *vcpu)
 {
@@ -101,6 +101,9 @@ struct caretaker_refusal caretaker_x86_check_vcpu_state(struct kvm_vcpu *vcpu)
 		return CARETAKER_REFUSE(-EBUSY, "guest PMU counters enabled");
 	if (cr4 & X86_CR4_CET)
 		return CARETAKER_REFUSE(-EBUSY, "guest CET enabled");
+	/* Supervisor XSAVE state is not in KVM_GET_XSAVE2's image. */
+	if (data_race(vcpu->arch.ia32_xss))
+		return CARETAKER_REFUSE(-EBUSY, "supervisor XSAVE state in use (XSS)");
 	return CARETAKER_OK;
 }
 
