@@ -200,7 +200,10 @@ void caretaker_vcpu_stopped(struct kvm_vcpu *vcpu)
 /*
  * Every vCPU's mutex, without giving up on a signal: once asked to stop,
  * vCPUs may have handed themselves over, and only DETACH can finish or
- * undo that.  Every vCPU in KVM_RUN leaves it at the request.
+ * undo that.  Every vCPU in KVM_RUN leaves it at the request.  Polled
+ * rather than waited for: mutex_lock() would spin while the vCPU's thread
+ * hands it over, on a CPU that the guest may share (a virtualized host
+ * whose vCPUs take turns on one physical CPU, as in the selftests).
  */
 static void caretaker_lock_vcpus(struct kvm *kvm)
 {
@@ -209,7 +212,8 @@ static void caretaker_lock_vcpus(struct kvm *kvm)
 
 	lockdep_assert_held(&kvm->lock);
 	kvm_for_each_vcpu(i, vcpu, kvm)
-		mutex_lock_nest_lock(&vcpu->mutex, &kvm->lock);
+		while (!mutex_trylock_nest_lock(&vcpu->mutex, &kvm->lock))
+			usleep_range(20, 50);
 }
 
 /*

@@ -43,12 +43,18 @@
  * @started: DETACH gave it to the runtime (until it is taken back)
  * @preloaded: the MSR values ATTACH_PREPARE loaded into the adopting
  *	vCPU, in @state.msrs' order, or NULL
+ * @pre: the other parts of the state it loaded, which ATTACH need not load
+ *	again if the guest left them as they were; no MSRs, and its XSAVE
+ *	image in @pre_xsave
+ * @pre_xsave: room for an XSAVE image of @state.xsave_size bytes
  * @delta: room for the MSR entries ATTACH loads after a preload
  * @last: the runtime's control block as it stopped (telemetry)
  */
 struct ct_x86_vcpu {
 	struct kvm_x86_vcpu_state state;
 	u64 *preloaded;
+	struct kvm_x86_vcpu_state pre;
+	void *pre_xsave;
 	struct kvm_msr_entry *delta;
 	struct kvm_cpuid_entry2 *cpuid;
 	int cpuid_nent;
@@ -96,6 +102,7 @@ static void ct_x86_free(struct ct_x86_orphan *x)
 		kvm_x86_vcpu_state_free(&x->vcpus[i].state);
 		kfree(x->vcpus[i].cpuid);
 		kvfree(x->vcpus[i].preloaded);
+		kvfree(x->vcpus[i].pre_xsave);
 		kvfree(x->vcpus[i].delta);
 	}
 	ct_pgtable_destroy(&x->npt);
@@ -506,7 +513,15 @@ void caretaker_arch_detach_vcpu(struct caretaker_orphan *o, struct kvm_vcpu *vcp
 	if (i >= x->nr_vcpus || x->vcpus[i].started ||
 	    !kvm_test_request(KVM_REQ_CARETAKER_STOP, vcpu))
 		return;
-	ct_x86_handover(o, vcpu, i);
+	/*
+	 * And wait for the guest to run there, the time the NMI takes: a
+	 * thread that went on to userspace instead would keep the parked CPU
+	 * from the guest wherever the two share a physical CPU (a nested
+	 * host whose vCPUs take turns, as in the selftests); polling yields.
+	 * A runtime that does not start is caretaker_arch_detach()'s to see.
+	 */
+	if (!ct_x86_handover(o, vcpu, i).err)
+		ct_runtime_wait_started(&x->rt->cpus[i]);
 }
 
 /**
@@ -755,14 +770,75 @@ struct caretaker_refusal caretaker_arch_preload(struct caretaker_orphan *o,
 			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
 		for (j = 0; j < v->state.nmsrs; j++)
 			v->preloaded[j] = v->state.msrs[j].data;
+		if (!v->pre_xsave)
+			v->pre_xsave = kvmalloc(v->state.xsave_size, GFP_KERNEL_ACCOUNT);
+		if (!v->pre_xsave)
+			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
+		v->pre = v->state;
+		v->pre.msrs = NULL;
+		v->pre.xsave = v->pre_xsave;
+		memcpy(v->pre_xsave, v->state.xsave, v->state.xsave_size);
 	}
 	return CARETAKER_OK;
 }
 
 /*
- * After caretaker_arch_preload(): load all but the MSRs the guest did not
- * change.  TSC_DEADLINE goes in always: KVM_SET_LAPIC clears it when it
- * changes the timer's mode.
+ * The local APIC can change in the preloaded vCPU too: its timer runs in
+ * KVM, and an interrupt sent to the held VM (a VM ioctl, a device of its
+ * own) lands in its IRR.  Unchanged if neither happened.
+ */
+static bool ct_x86_lapic_unchanged(const struct ct_x86_vcpu *v, struct kvm_vcpu *vcpu)
+{
+	const struct kvm_lapic_state *a = &v->pre.lapic;
+	struct kvm_lapic *apic = vcpu->arch.apic;
+	u32 off;
+
+	if (!lapic_in_kernel(vcpu) || memcmp(a, &v->state.lapic, sizeof(*a)))
+		return false;
+	if (hrtimer_active(&apic->lapic_timer.timer) || atomic_read(&apic->lapic_timer.pending))
+		return false;
+	/* ISR, TMR and IRR, as KVM_GET_LAPIC would give them. */
+	for (off = APIC_ISR; off < APIC_IRR + 8 * 0x10; off += 0x10)
+		if (kvm_lapic_get_reg(apic, off) != *(const u32 *)(a->regs + off))
+			return false;
+	return true;
+}
+
+/*
+ * The parts of the state that the adopting vCPU holds as the guest left
+ * them: loaded by caretaker_arch_preload(), unchanged in the guest since,
+ * and, for the local APIC, in the vCPU.
+ */
+static unsigned int ct_x86_unchanged(const struct ct_x86_vcpu *v, struct kvm_vcpu *vcpu)
+{
+	const struct kvm_x86_vcpu_state *a = &v->pre, *b = &v->state;
+	unsigned int skip = 0;
+
+	if (ct_x86_lapic_unchanged(v, vcpu))
+		skip |= KVM_X86_STATE_LAPIC;
+
+	if (!memcmp(&a->sregs2, &b->sregs2, sizeof(a->sregs2)))
+		skip |= KVM_X86_STATE_SREGS2;
+	if (!memcmp(&a->xcrs, &b->xcrs, sizeof(a->xcrs)))
+		skip |= KVM_X86_STATE_XCRS;
+	if (a->xsave_size == b->xsave_size && !memcmp(a->xsave, b->xsave, b->xsave_size))
+		skip |= KVM_X86_STATE_XSAVE;
+	if (!memcmp(&a->events, &b->events, sizeof(a->events)))
+		skip |= KVM_X86_STATE_EVENTS;
+	if (!memcmp(&a->mp_state, &b->mp_state, sizeof(a->mp_state)))
+		skip |= KVM_X86_STATE_MP_STATE;
+	if (!memcmp(&a->debugregs, &b->debugregs, sizeof(a->debugregs)))
+		skip |= KVM_X86_STATE_DEBUGREGS;
+	return skip;
+}
+
+/*
+ * After caretaker_arch_preload(): load the registers and the TSC offset,
+ * and of the rest only what changed since.  Of the MSRs, TSC_DEADLINE
+ * goes in whenever the local APIC does (KVM_SET_LAPIC clears it when it
+ * changes the timer's mode), the TSC never (the TSC offset, loaded last,
+ * decides the guest's TSC, as it did in the preload).  The state is
+ * loaded in place: what KVM's helpers change in it is not used again.
  */
 static struct caretaker_refusal ct_x86_give_delta(struct ct_x86_orphan *x,
 						  struct kvm *kvm)
@@ -770,24 +846,31 @@ static struct caretaker_refusal ct_x86_give_delta(struct ct_x86_orphan *x,
 	struct kvm_msr_entry *msrs;
 	struct kvm_vcpu *vcpu;
 	u32 i, j, n, nmsrs;
+	unsigned int skip;
 	int ret;
 
 	for (i = 0; i < x->nr_vcpus; i++) {
 		struct ct_x86_vcpu *v = &x->vcpus[i];
 
 		vcpu = kvm_get_vcpu(kvm, i);
-		if (!vcpu || !v->preloaded)
+		if (!vcpu || !v->preloaded || !v->pre_xsave)
 			return CARETAKER_REFUSE(-EINVAL, "the adopting vCPU was not preloaded");
-		for (j = 0, n = 0; j < v->state.nmsrs; j++)
-			if (v->state.msrs[j].data != v->preloaded[j] ||
-			    v->state.msrs[j].index == MSR_IA32_TSC_DEADLINE)
-				v->delta[n++] = v->state.msrs[j];
+		skip = ct_x86_unchanged(v, vcpu);
+		for (j = 0, n = 0; j < v->state.nmsrs; j++) {
+			const struct kvm_msr_entry *e = &v->state.msrs[j];
+
+			if (e->index == MSR_IA32_TSC)
+				continue;
+			if (e->data != v->preloaded[j] ||
+			    (e->index == MSR_IA32_TSC_DEADLINE && !(skip & KVM_X86_STATE_LAPIC)))
+				v->delta[n++] = *e;
+		}
 		/* The state with only those MSRs: too large for the stack. */
 		msrs = v->state.msrs;
 		nmsrs = v->state.nmsrs;
 		v->state.msrs = v->delta;
 		v->state.nmsrs = n;
-		ret = kvm_x86_vcpu_set_state(vcpu, &v->state);
+		ret = kvm_x86_vcpu_load_state(vcpu, &v->state, skip);
 		v->state.msrs = msrs;
 		v->state.nmsrs = nmsrs;
 		if (ret)
@@ -1309,6 +1392,7 @@ void caretaker_arch_abandon(struct caretaker_orphan *o)
 		kvm_x86_vcpu_state_free(&x->vcpus[i].state);
 		kfree(x->vcpus[i].cpuid);
 		kvfree(x->vcpus[i].preloaded);
+		kvfree(x->vcpus[i].pre_xsave);
 		kvfree(x->vcpus[i].delta);
 	}
 	kfree(x->rt);

@@ -186,12 +186,21 @@ static void __cold ctrt_flush_global(void)
 		asm volatile("mov %0, %%cr4" :: "r"(cr4 & ~X86_CR4_PGE) : "memory");
 }
 
-/* Sleep until the kernel's next NMI (it repeats them until answered). */
-static void ctrt_wait(struct ctrt_cpu *cb)
+/*
+ * The HLTs that the kernel's NMI must end.  With GIF clear an NMI stays
+ * pending until the STGI before such a HLT, and is taken there: an NMI
+ * sent while the runtime looked at its command would otherwise end only
+ * the wait for itself, and the HLT would sleep until the next one.
+ * ctrt_trap() resumes an NMI taken at one of these past the HLT.
+ */
+extern const u8 ctrt_idle_hlt[], ctrt_guest_sti[], ctrt_guest_hlt[];
+
+/* Sleep until the kernel's next NMI. */
+static noinline void ctrt_wait(struct ctrt_cpu *cb)
 {
 	WRITE_ONCE(cb->heartbeat, cb->heartbeat + 1);
 	rt_stgi();
-	asm volatile("hlt" ::: "memory");
+	asm volatile("ctrt_idle_hlt: hlt" ::: "memory");
 	rt_clgi();
 }
 
@@ -788,7 +797,7 @@ static bool ctrt_msr(struct ctrt_cpu *cb)
 enum ctrt_wake { CTRT_WOKEN, CTRT_STOPPED, CTRT_NEVER };
 
 /* Halt this CPU with the guest until it has an interrupt to take. */
-static enum ctrt_wake __cold ctrt_wait_interrupt(struct ctrt_cpu *cb)
+static noinline enum ctrt_wake __cold ctrt_wait_interrupt(struct ctrt_cpu *cb)
 {
 	struct ctrt_apic *a = &cb->apic;
 
@@ -803,7 +812,10 @@ static enum ctrt_wake __cold ctrt_wait_interrupt(struct ctrt_cpu *cb)
 		ctrt_papic_arm(cb, a->deadline);
 		a->halts++;
 		WRITE_ONCE(cb->heartbeat, cb->heartbeat + 1);
-		asm volatile("stgi; sti; hlt; cli; clgi" ::: "memory");
+		asm volatile("stgi\n"
+			     "ctrt_guest_sti: sti\n"
+			     "ctrt_guest_hlt: hlt\n"
+			     "cli; clgi" ::: "memory");
 	}
 }
 
@@ -1055,7 +1067,13 @@ void ctrt_trap(u64 *frame)
 	bool entered;
 
 	if (vector == 2) {
+		u64 rip = frame[FRAME_RIP];
+
 		cb->nmis++;
+		if (rip == (u64)ctrt_idle_hlt)
+			frame[FRAME_RIP] = rip + 1;
+		else if (rip == (u64)ctrt_guest_sti || rip == (u64)ctrt_guest_hlt)
+			frame[FRAME_RIP] = (u64)ctrt_guest_hlt + 1;
 		return;
 	}
 	if (vector >= 32) {

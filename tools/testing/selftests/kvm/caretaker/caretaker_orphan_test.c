@@ -2654,7 +2654,11 @@ static void vmm_b_timer(struct ct_orphan *o)
 	struct ct_tick_figs f;
 
 	ct_adopter_create(&a, o, CT_FLAW_NONE);
-	ct_adopt(&a, o);
+	/*
+	 * Prepared: the preloaded local APIC's timer runs in KVM until
+	 * ATTACH, which must then load the APIC again, not keep it.
+	 */
+	ct_adopt_as(&a, o, true);
 	tl = ct_timer_log(a.beats);
 	/*
 	 * A timer armed in the gap fires under KVM; ticks go on.  The
