@@ -88,7 +88,9 @@ no TSC offset can hide a stall):
                   call itself (the handover, apart from what else the
                   window holds, such as the CPUs' return to Linux); if
                   none of the window's 8 longest gaps does, the 8th,
-                  which bounds it
+                  which bounds it; "began before", "ended after": how
+                  far that gap reaches beyond the call (host CPUs
+                  taking turns, waking the caller, KVM_RUN's entry)
   restart stall   caretaker: the longest gap from 200 ms before DETACH
                   to 200 ms after ATTACH; classic: the longest gap from
                   the pause until 200 ms after the new VMM runs the
@@ -581,8 +583,12 @@ FIELDS = [
     ('prepare_ms', 'longest gap after PREPARE', 'ms', True),
     ('detach_ms', 'longest gap around DETACH', 'ms', True),
     ('detach_call_ms', '  of it, across the DETACH call', 'ms', True),
+    ('detach_lead_ms', '    began before the call by', 'ms', False),
+    ('detach_tail_ms', '    ended after its return by', 'ms', False),
     ('attach_ms', 'longest gap around ATTACH', 'ms', True),
     ('attach_call_ms', '  of it, across the ATTACH call', 'ms', True),
+    ('attach_lead_ms', '    began before the call by', 'ms', False),
+    ('attach_tail_ms', '    ended after its return by', 'ms', False),
     ('restart_ms', 'restart stall', 'ms', True),
     ('mon_restart_ms', '  the monitor saw', 'ms', False),
     ('kernel_detach_stall_us', 'DETACH stall, as the kernel counts it', 'us', False),

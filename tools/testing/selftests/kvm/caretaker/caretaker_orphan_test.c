@@ -935,7 +935,7 @@ struct ct_runner {
 	/*
 	 * Adoption from the vCPU threads (ct_adopter_attach_ready()): each
 	 * enters KVM_RUN once with immediate_exit, then waits for @go; the
-	 * leader sleeps until @attach_at_ns (CLOCK_MONOTONIC, 0: at once),
+	 * leader spins until @attach_at_ns (CLOCK_MONOTONIC, 0: at once),
 	 * ATTACHes @attach_fd into @attach_vm and goes straight into
 	 * KVM_RUN; the others wait for its @attached (1: adopted, -1: not).
 	 */
@@ -990,13 +990,15 @@ static bool ct_runner_adopt(struct ct_runner *r)
 	}
 	if (vm) {
 		if (r->attach_at_ns) {
-			struct timespec at = {
-				.tv_sec = r->attach_at_ns / 1000000000ULL,
-				.tv_nsec = r->attach_at_ns % 1000000000ULL,
-			};
-
-			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
-				;
+			/*
+			 * Running at its time, not woken then: as a VMM that
+			 * goes on from ATTACH_PREPARE to ATTACH.  Waking a
+			 * sleeper would take a CPU from the guest inside the
+			 * stall where CPUs take turns (this host); PAUSE lets
+			 * the others run meanwhile.
+			 */
+			while (ct_now_ns() < r->attach_at_ns)
+				__builtin_ia32_pause();
 			r->attach_at_ns = 0;
 		}
 		r->attach_tsc = rdtsc();
@@ -2127,8 +2129,8 @@ static void ct_adopter_attach_ready(struct ct_adopter *a, int ct_fd, int *go)
 }
 
 /*
- * Go: the leader ATTACHes at @at_ns (CLOCK_MONOTONIC; 0: at once), from
- * its own sleep, so that no other thread has to wake it then.
+ * Go: the leader ATTACHes at @at_ns (CLOCK_MONOTONIC; 0: at once), awake
+ * (it spins), so that no thread, itself included, has to be woken then.
  */
 static void ct_adopter_attach_go(struct ct_adopter *a, int *go, __u64 at_ns)
 {
@@ -4058,7 +4060,7 @@ static void vmm_b_bench_adopt(struct ct_orphan *o)
 	ct_prefault(&a, o);
 	ct_adopter_attach_ready(&a, o->ct_fd, &go);
 	/*
-	 * The leader is told the time before the window opens and sleeps
+	 * The leader is told the time before the window opens and spins
 	 * until then: waking it is none of this thread's business inside
 	 * the window, which holds the ATTACH call and what it causes only.
 	 */
@@ -4102,6 +4104,8 @@ struct ct_run_result {
 	double prepare;			/* the longest gap after PREPARE, outside the stall */
 	double detach, attach;		/* the longest gap around each */
 	double detach_call, attach_call;	/* the gap across the call itself */
+	/* Of those: how long before the call it began, after the call it ended. */
+	double detach_lead, detach_tail, attach_lead, attach_tail;
 	double restart;			/* the longest gap from DETACH (PAUSE) to after */
 	double progress;		/* rate without a VMM, % of the rate in quiet */
 	double mon_restart;		/* the monitor's view of restart */
@@ -4145,16 +4149,20 @@ static double ct_rate(const struct ct_run_log *log, const struct ct_trail *tr, i
  * The longest gap of epoch @e that spans event @what, the guest stopped
  * when the call began or stopping before it ended: the handover itself,
  * apart from what else the window holds.  With no such gap among the
- * epoch's longest ones, the shortest of those bounds it.
+ * epoch's longest ones, the shortest of those bounds it.  *@lead and
+ * *@tail: how long the gap began before the call and ended after its
+ * return (0 for the bound): where the stall is, in the kernel or around.
  */
 static __u64 ct_call_gap(const struct ct_run_log *log, const struct ct_trail *tr, int e,
-			 enum ct_event what)
+			 enum ct_event what, __u64 *lead, __u64 *tail)
 {
 	const struct ct_epoch_stats *s = &tr->ep[e];
 	__u64 start, end;
 	__u32 i;
 	int k;
 
+	*lead = 0;
+	*tail = 0;
 	for (i = 0; i < log->nr_events && log->ev[i].what != what; i++)
 		;
 	if (i == log->nr_events)
@@ -4163,8 +4171,11 @@ static __u64 ct_call_gap(const struct ct_run_log *log, const struct ct_trail *tr
 		/* Guest TSC to host TSC, as for the epoch line's max_gap_end_ms. */
 		end = s->top[k].end - log->tsc_offset[0];
 		start = end - s->top[k].len;
-		if (start < log->ev[i].end && end > log->ev[i].tsc)
+		if (start < log->ev[i].end && end > log->ev[i].tsc) {
+			*lead = log->ev[i].tsc > start ? log->ev[i].tsc - start : 0;
+			*tail = end > log->ev[i].end ? end - log->ev[i].end : 0;
 			return s->top[k].len;
+		}
 	}
 	return s->top[CT_TOP_GAPS - 1].len;
 }
@@ -4178,7 +4189,7 @@ static void ct_report_run(const struct ct_monitor *m, struct ct_run_result *r)
 	double quiet_rate = ct_rate(log, tr, CT_EP_QUIET);
 	struct ct_line l;
 	int e, first, last;
-	__u64 max_gap = 0, mon_max = 0;
+	__u64 max_gap = 0, mon_max = 0, lead, tail;
 
 	for (e = 0; e < CT_NR_EPOCHS; e++) {
 		if (!log->epoch_tsc[e])
@@ -4216,8 +4227,12 @@ static void ct_report_run(const struct ct_monitor *m, struct ct_run_result *r)
 	r->prepare = ct_ms(log, tr->ep[CT_EP_PREPARE].top[0].len);
 	r->detach = ct_ms(log, tr->ep[CT_EP_DETACH].top[0].len);
 	r->attach = ct_ms(log, tr->ep[CT_EP_ATTACH].top[0].len);
-	r->detach_call = ct_ms(log, ct_call_gap(log, tr, CT_EP_DETACH, CT_EV_DETACH));
-	r->attach_call = ct_ms(log, ct_call_gap(log, tr, CT_EP_ATTACH, CT_EV_ATTACH));
+	r->detach_call = ct_ms(log, ct_call_gap(log, tr, CT_EP_DETACH, CT_EV_DETACH, &lead, &tail));
+	r->detach_lead = ct_ms(log, lead);
+	r->detach_tail = ct_ms(log, tail);
+	r->attach_call = ct_ms(log, ct_call_gap(log, tr, CT_EP_ATTACH, CT_EV_ATTACH, &lead, &tail));
+	r->attach_lead = ct_ms(log, lead);
+	r->attach_tail = ct_ms(log, tail);
 	r->restart = ct_ms(log, max_gap);
 	r->mon_restart = ct_ms(log, mon_max);
 	r->progress = quiet_rate ? 100 * ct_rate(log, tr, CT_EP_ABSENCE) / quiet_rate : 0;
@@ -4249,6 +4264,12 @@ static void ct_report_run(const struct ct_monitor *m, struct ct_run_result *r)
 	if (!log->classic)
 		ct_add(&l, " detach_call_ms=%.3f attach_call_ms=%.3f", r->detach_call,
 		       r->attach_call);
+	if (!log->classic) {
+		ct_add(&l, " detach_lead_ms=%.3f detach_tail_ms=%.3f", r->detach_lead,
+		       r->detach_tail);
+		ct_add(&l, " attach_lead_ms=%.3f attach_tail_ms=%.3f", r->attach_lead,
+		       r->attach_tail);
+	}
 	ct_add(&l, " restart_ms=%.3f mon_restart_ms=%.3f progress_pct=%.1f", r->restart,
 	       r->mon_restart, r->progress);
 	ct_emit(true, "%s", l.buf);
@@ -4429,7 +4450,8 @@ static void ct_print_table(const struct ct_run_result *ct, const struct ct_run_r
 	ct_emit(false, "#                 handover, apart from the rest of the window; if none");
 	ct_emit(false, "#                 of the window's %d longest gaps does, the shortest",
 		CT_TOP_GAPS);
-	ct_emit(false, "#                 of them, which bounds it)");
+	ct_emit(false, "#                 of them, which bounds it); and how long that gap");
+	ct_emit(false, "#                 began before the call and ended after its return");
 	ct_emit(false, "#  restart stall  the longest gap from %d ms before DETACH until %d ms",
 		CT_AROUND_MS, CT_AROUND_MS);
 	ct_emit(false, "#                 after ATTACH (classic: from the pause until %d ms",
@@ -4453,10 +4475,18 @@ static void ct_print_table(const struct ct_run_result *ct, const struct ct_run_r
 		     offsetof(struct ct_run_result, detach));
 	ct_say_stall("  of it, across the DETACH call (ms)", ct, n,
 		     offsetof(struct ct_run_result, detach_call));
+	ct_say_figure("    of that, before the call (ms)", ct, n,
+		      offsetof(struct ct_run_result, detach_lead), "");
+	ct_say_figure("    of that, after it returned (ms)", ct, n,
+		      offsetof(struct ct_run_result, detach_tail), "");
 	ct_say_stall("longest gap around ATTACH (ms)", ct, n,
 		     offsetof(struct ct_run_result, attach));
 	ct_say_stall("  of it, across the ATTACH call (ms)", ct, n,
 		     offsetof(struct ct_run_result, attach_call));
+	ct_say_figure("    of that, before the call (ms)", ct, n,
+		      offsetof(struct ct_run_result, attach_lead), "");
+	ct_say_figure("    of that, after it returned (ms)", ct, n,
+		      offsetof(struct ct_run_result, attach_tail), "");
 	ct_say_stall("restart stall (ms)", ct, n, offsetof(struct ct_run_result, restart));
 	ct_say_figure("  monitor's view (ms)", ct, n,
 		      offsetof(struct ct_run_result, mon_restart), "");
