@@ -69,6 +69,7 @@ struct caretaker_mem_slot {
  * @slots: the memslots and their pinned memory
  * @stall_ns: duration of the last DETACH or ATTACH (vCPUs stopped to guest resumed)
  * @detaching: on the list of DETACHes in progress (caretaker_vcpu_stopped())
+ * @detach: the DETACH in progress, while on that list
  * @parking: its CPUs are parked (counted by caretaker_parking())
  * @leaked: a CPU did not stop: its memory and the guest's stay allocated
  * @incoming: left running by the previous kernel (LUO retrieve): its
@@ -86,6 +87,8 @@ struct caretaker_mem_slot {
  *	when ATTACH loaded it, to tell when it has run
  * @arch: the architecture's part
  */
+struct caretaker_detach;
+
 struct caretaker_orphan {
 	struct mutex lock;	/* see the kernel-doc above */
 	u32 state;
@@ -97,6 +100,7 @@ struct caretaker_orphan {
 	struct caretaker_mem_slot *slots;
 	u64 stall_ns;
 	struct list_head detaching;
+	struct caretaker_detach *detach;
 	bool parking;
 	bool leaked;
 	bool incoming;
@@ -171,9 +175,19 @@ struct caretaker_refusal caretaker_arch_check_vm(struct kvm *kvm);
 /* arch: the orphan's life, see orphan.c for the order of calls. */
 struct caretaker_refusal caretaker_arch_prepare(struct caretaker_orphan *o,
 						struct kvm *kvm);
-void caretaker_arch_detach_vcpu(struct caretaker_orphan *o, struct kvm_vcpu *vcpu);
+/* What a failed DETACH did to the orphan's CPUs. */
+enum caretaker_spent {
+	CARETAKER_NOT_SPENT,	/* none ran the guest: DETACH may be tried again */
+	CARETAKER_SPENT,	/* some ran it, stopped and gave it back */
+	CARETAKER_LOST,		/* one did not stop: it may still run the guest */
+};
+
+struct caretaker_refusal caretaker_arch_check_stopped(struct kvm_vcpu *vcpu);
+struct caretaker_refusal caretaker_arch_handover(struct caretaker_orphan *o,
+						 struct kvm_vcpu *vcpu, bool wait);
 struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
-					       struct kvm *kvm, u64 t0);
+					       struct kvm *kvm, u64 t0,
+					       enum caretaker_spent *spent);
 struct caretaker_refusal caretaker_arch_check_adopter(struct caretaker_orphan *o,
 						      struct kvm *kvm, bool vm_only);
 struct caretaker_refusal caretaker_arch_preload(struct caretaker_orphan *o,

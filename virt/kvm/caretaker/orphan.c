@@ -163,6 +163,37 @@ static int caretaker_orphan_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/**
+ * struct caretaker_detach - a DETACH in progress, shared with the vCPUs'
+ *	threads (caretaker_vcpu_stopped())
+ * @stopped: how many vCPUs are out of the guest for good: counted by their
+ *	own thread as they left KVM_RUN, or by DETACH once it held their
+ *	mutex (the VM refuses KVM_RUN from the start of DETACH)
+ * @counted: which ones
+ * @held: the vCPUs whose mutex DETACH holds
+ * @bad: a counted vCPU is in a state DETACH cannot carry
+ * @why: the first such refusal's words
+ * @go: 0 until every vCPU is counted; then, decided by the last one
+ *	counted, 1 to hand the vCPUs over or -1 not to
+ *
+ * No vCPU is handed over before all are out of the guest: one still in it
+ * could send an IPI to one handed over already, and only KVM's stale copy
+ * of that vCPU would get it.
+ */
+struct caretaker_detach {
+	atomic_t stopped;
+	unsigned long *counted;
+	unsigned long *held;
+	bool bad;
+	const char *why;
+	int go;
+};
+
+/* How long a vCPU's thread waits for the others before it leaves its vCPU to DETACH. */
+#define CARETAKER_GO_WAIT_MS	20
+/* How many polls for a vCPU's mutex before DETACH waits for it. */
+#define CARETAKER_LOCK_POLLS	1000
+
 /*
  * DETACHes in progress, for caretaker_vcpu_stopped().  An orphan is on the
  * list from before its VM's vCPUs are asked to stop until DETACH holds
@@ -172,18 +203,43 @@ static int caretaker_orphan_release(struct inode *inode, struct file *file)
 static DEFINE_SPINLOCK(caretaker_detaching_lock);
 static LIST_HEAD(caretaker_detaching);
 
+/* vCPU @i is out of the guest for good, and @r says whether it can go. */
+static void caretaker_count_stopped(struct caretaker_orphan *o, u32 i,
+				    struct caretaker_refusal r)
+{
+	struct caretaker_detach *d = o->detach;
+
+	if (test_and_set_bit(i, d->counted))
+		return;
+	if (r.err) {
+		cmpxchg(&d->why, NULL, r.why);
+		WRITE_ONCE(d->bad, true);
+	}
+	/* Fully ordered: the last one counted sees every @bad before it. */
+	if (atomic_inc_return(&d->stopped) != o->nr_vcpus)
+		return;
+	/* Release: whoever reads @go 1 (acquire) sees every vCPU stopped. */
+	smp_store_release(&d->go, READ_ONCE(d->bad) ? -1 : 1);
+}
+
 /**
  * caretaker_vcpu_stopped() - a vCPU left KVM_RUN with KVM_EXIT_CARETAKER
  * @vcpu: the vCPU, its mutex held
  *
  * KVM's kvm_caretaker_ops.vcpu_stopped.  If a DETACH of @vcpu's VM is in
- * progress, the vCPU is handed over from here, by its own thread.
+ * progress, the vCPU is counted out of the guest and, once all are,
+ * handed over from here, by its own thread: the guest does not wait for
+ * DETACH's thread to be scheduled and take the mutex, and the vCPUs'
+ * states are taken in parallel.  A vCPU whose siblings take longer than
+ * CARETAKER_GO_WAIT_MS is left to DETACH.
  *
  * Context: process context, may sleep.
  */
 void caretaker_vcpu_stopped(struct kvm_vcpu *vcpu)
 {
 	struct caretaker_orphan *o = NULL, *it;
+	u64 end;
+	int go;
 
 	scoped_guard(spinlock, &caretaker_detaching_lock) {
 		list_for_each_entry(it, &caretaker_detaching, detaching) {
@@ -193,38 +249,92 @@ void caretaker_vcpu_stopped(struct kvm_vcpu *vcpu)
 			}
 		}
 	}
-	if (o)
-		caretaker_arch_detach_vcpu(o, vcpu);
+	if (!o || vcpu->vcpu_idx >= o->nr_vcpus)
+		return;
+	caretaker_count_stopped(o, vcpu->vcpu_idx, caretaker_arch_check_stopped(vcpu));
+	/* Polled: the wait is for the other vCPUs' exits, and polling yields. */
+	end = ktime_get_ns() + CARETAKER_GO_WAIT_MS * NSEC_PER_MSEC;
+	/* Acquire: pairs with the release in caretaker_count_stopped(). */
+	while (!(go = smp_load_acquire(&o->detach->go)) && ktime_get_ns() < end)
+		cpu_relax();
+	if (go == 1)
+		caretaker_arch_handover(o, vcpu, true);
 }
 
 /*
- * Every vCPU's mutex, without giving up on a signal: once asked to stop,
- * vCPUs may have handed themselves over, and only DETACH can finish or
- * undo that.  Every vCPU in KVM_RUN leaves it at the request.  Polled
- * rather than waited for: mutex_lock() would spin while the vCPU's thread
- * hands it over, on a CPU that the guest may share (a virtualized host
- * whose vCPUs take turns on one physical CPU, as in the selftests).
+ * A vCPU's mutex, under kvm->lock, without giving up on a signal (vCPUs
+ * may have handed themselves over, and only DETACH can finish or undo
+ * that).  Polled first: mutex_lock() spins while the owner runs, on a CPU
+ * the guest may share (a host whose CPUs take turns, as in the selftests);
+ * then waited for, so that a VMM calling ioctls in a loop cannot starve
+ * DETACH.
  */
-static void caretaker_lock_vcpus(struct kvm *kvm)
+static void caretaker_lock_vcpu(struct kvm *kvm, struct kvm_vcpu *vcpu)
 {
+	unsigned int polls;
+
+	for (polls = 0; polls < CARETAKER_LOCK_POLLS; polls++) {
+		if (mutex_trylock_nest_lock(&vcpu->mutex, &kvm->lock))
+			return;
+		usleep_range(20, 50);
+	}
+	mutex_lock_nest_lock(&vcpu->mutex, &kvm->lock);
+}
+
+/*
+ * Count every vCPU out of the guest: each in KVM_RUN counts itself, the
+ * others are counted once DETACH holds their mutex.  Once the last one
+ * decided, hand over the held ones if all can go, then take every other
+ * mutex, after the hooks holding them are done.
+ */
+static void caretaker_stop_vcpus(struct caretaker_orphan *o, struct kvm *kvm)
+{
+	struct caretaker_detach *d = o->detach;
 	struct kvm_vcpu *vcpu;
+	unsigned int polls;
 	unsigned long i;
 
 	lockdep_assert_held(&kvm->lock);
-	kvm_for_each_vcpu(i, vcpu, kvm)
-		while (!mutex_trylock_nest_lock(&vcpu->mutex, &kvm->lock))
+	/* Acquire: pairs with the release in caretaker_count_stopped(). */
+	for (polls = 0; !smp_load_acquire(&d->go); polls++) {
+		kvm_for_each_vcpu(i, vcpu, kvm) {
+			if (test_bit(i, d->counted))
+				continue;
+			if (polls < CARETAKER_LOCK_POLLS) {
+				if (!mutex_trylock_nest_lock(&vcpu->mutex, &kvm->lock))
+					continue;
+			} else {
+				mutex_lock_nest_lock(&vcpu->mutex, &kvm->lock);
+			}
+			__set_bit(i, d->held);
+			caretaker_count_stopped(o, i, caretaker_arch_check_stopped(vcpu));
+		}
+		if (!smp_load_acquire(&d->go))	/* as above */
 			usleep_range(20, 50);
+	}
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		if (!test_bit(i, d->held))
+			continue;
+		if (d->go == 1)
+			caretaker_arch_handover(o, vcpu, false);
+	}
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		if (test_bit(i, d->held))
+			continue;
+		caretaker_lock_vcpu(kvm, vcpu);
+		__set_bit(i, d->held);
+	}
 }
 
 /*
  * The stall: from the request that stops the vCPUs to the last vCPU's
- * first VMRUN in the runtime is what the guest can see.  A vCPU in KVM_RUN
- * is handed over by its own thread as it leaves KVM_RUN; DETACH then holds
- * every vcpu->mutex and hands over the others.
+ * first VMRUN in the runtime is what the guest can see.
  */
 static struct caretaker_refusal caretaker_orphan_detach(struct caretaker_orphan *o)
 {
 	struct kvm *kvm = o->src;
+	struct caretaker_detach d = { };
+	enum caretaker_spent spent = CARETAKER_NOT_SPENT;
 	struct caretaker_refusal r;
 	struct kvm_vcpu *vcpu;
 	unsigned long i;
@@ -236,7 +346,20 @@ static struct caretaker_refusal caretaker_orphan_detach(struct caretaker_orphan 
 	r = caretaker_arch_check_vm(kvm);
 	if (r.err)
 		return r;
+	d.counted = bitmap_zalloc(o->nr_vcpus, GFP_KERNEL_ACCOUNT);
+	d.held = bitmap_zalloc(o->nr_vcpus, GFP_KERNEL_ACCOUNT);
+	if (!d.counted || !d.held) {
+		r = CARETAKER_REFUSE(-ENOMEM, "out of memory");
+		goto free;
+	}
 
+	mutex_lock(&kvm->lock);
+	/* KVM_CREATE_VCPU takes kvm->lock: no vCPU comes during DETACH. */
+	if (kvm->created_vcpus != o->nr_vcpus) {
+		mutex_unlock(&kvm->lock);
+		r = CARETAKER_REFUSE(-EBUSY, "the VM's vCPUs changed since PREPARE");
+		goto free;
+	}
 	/*
 	 * Interrupts sent through the VM's irqfds from now on stay in their
 	 * eventfds, for the adopting VM's KVM_IRQFD; the ones sent before are
@@ -244,27 +367,47 @@ static struct caretaker_refusal caretaker_orphan_detach(struct caretaker_orphan 
 	 * stall, which then does not wait for the irqfds' shutdown.
 	 */
 	kvm_irqfd_release_keep_counts(kvm);
-
-	mutex_lock(&kvm->lock);
+	/*
+	 * From here every vCPU ioctl but the reads fails with EBUSY: a vCPU
+	 * out of KVM_RUN stays out, and one in it leaves at the request.
+	 */
+	WRITE_ONCE(kvm->caretaker_detached, true);
+	o->detach = &d;
 	scoped_guard(spinlock, &caretaker_detaching_lock)
 		list_add(&o->detaching, &caretaker_detaching);
 	t0 = ktime_get_ns();
 	kvm_make_all_cpus_request(kvm, KVM_REQ_CARETAKER_STOP);
-	caretaker_lock_vcpus(kvm);
+	caretaker_stop_vcpus(o, kvm);
 	scoped_guard(spinlock, &caretaker_detaching_lock)
 		list_del(&o->detaching);
+	o->detach = NULL;
 
-	r = caretaker_arch_detach(o, kvm, t0);
-	if (!r.err)
-		WRITE_ONCE(kvm->caretaker_detached, true);
+	if (d.go == 1)
+		r = caretaker_arch_detach(o, kvm, t0, &spent);
 	else
+		r = CARETAKER_REFUSE(-EAGAIN, d.why);
+	if (r.err && spent != CARETAKER_LOST) {
 		/* The guest goes on under its VMM. */
 		kvm_for_each_vcpu(i, vcpu, kvm)
 			kvm_clear_request(KVM_REQ_CARETAKER_STOP, vcpu);
+		WRITE_ONCE(kvm->caretaker_detached, false);
+	} else if (r.err) {
+		/* A CPU may still run the guest: KVM must never run it too. */
+		kvm_vm_dead(kvm);
+	}
 	kvm_unlock_all_vcpus(kvm);
 	mutex_unlock(&kvm->lock);
-	if (!r.err)
+
+	if (!r.err) {
 		o->state = KVM_CARETAKER_STATE_DETACHED;
+	} else if (spent != CARETAKER_NOT_SPENT) {
+		/* Its CPUs ran the guest and stopped: they cannot run it again. */
+		caretaker_orphan_undo(o);
+		o->state = KVM_CARETAKER_STATE_ABORTED;
+	}
+free:
+	bitmap_free(d.counted);
+	bitmap_free(d.held);
 	return r;
 }
 

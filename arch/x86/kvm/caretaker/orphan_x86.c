@@ -393,10 +393,12 @@ static struct caretaker_refusal ct_x86_handover(struct caretaker_orphan *o,
 
 /*
  * DETACH failed: take back from the runtime every vCPU it was given, with
- * what the guest did meanwhile.  Every vcpu->mutex is held.
+ * what the guest did meanwhile.  Every vcpu->mutex is held.  Returns what
+ * that left of the orphan's CPUs.
  */
-static void ct_x86_takeback(struct caretaker_orphan *o, struct kvm *kvm)
+static enum caretaker_spent ct_x86_takeback(struct caretaker_orphan *o, struct kvm *kvm)
 {
+	enum caretaker_spent spent = CARETAKER_NOT_SPENT;
 	struct ct_x86_orphan *x = o->arch;
 	struct kvm_vcpu *vcpu;
 	unsigned long i;
@@ -414,8 +416,11 @@ static void ct_x86_takeback(struct caretaker_orphan *o, struct kvm *kvm)
 		if (ct_runtime_stop(c)) {
 			/* The CPU may still run the guest: it stays the runtime's. */
 			pr_err_ratelimited("DETACH failed, vCPU %lu could not be taken back\n", i);
+			spent = CARETAKER_LOST;
 			continue;
 		}
+		if (spent == CARETAKER_NOT_SPENT)
+			spent = CARETAKER_SPENT;
 		v->started = false;
 		ct_x86_steal_time(o, &v->state, false);
 		ct_svm_store(c, &v->state);
@@ -424,6 +429,7 @@ static void ct_x86_takeback(struct caretaker_orphan *o, struct kvm *kvm)
 		if (c->cb->blocked_tsc && c->cb->blocked_code == SVM_EXIT_SHUTDOWN)
 			kvm_make_request(KVM_REQ_TRIPLE_FAULT, vcpu);
 	}
+	return spent;
 }
 
 /* Stop the runtime and bring the states up to date with the guest's. */
@@ -495,33 +501,47 @@ static struct caretaker_refusal ct_x86_give(struct ct_x86_orphan *x, struct kvm 
 }
 
 /**
- * caretaker_arch_detach_vcpu() - hand a vCPU over from its own thread
- * @o: the orphan, in DETACH
- * @vcpu: one of its VM's vCPUs, out of KVM_RUN, its mutex held
+ * caretaker_arch_check_stopped() - can DETACH carry this vCPU?
+ * @vcpu: a vCPU out of the guest for good, its mutex held
  *
- * The vCPU's thread hands it to its parked CPU as soon as it leaves the
- * guest, instead of DETACH's thread taking its mutex after it returned
- * to userspace.  A refusal leaves the vCPU to caretaker_arch_detach().
+ * Context: process context.
+ * Return: CARETAKER_OK, or -EBUSY naming what DETACH cannot carry.
+ */
+struct caretaker_refusal caretaker_arch_check_stopped(struct kvm_vcpu *vcpu)
+{
+	return caretaker_x86_check_vcpu_state(vcpu);
+}
+
+/**
+ * caretaker_arch_handover() - hand one vCPU to its parked CPU
+ * @o: the orphan, in DETACH, every vCPU out of the guest for good
+ * @vcpu: one of its VM's vCPUs, its mutex held
+ * @wait: wait until the runtime runs the guest
+ *
+ * From the vCPU's own thread (caretaker_vcpu_stopped()) @wait is set: a
+ * thread that went on to userspace instead would keep the parked CPU from
+ * the guest wherever the two share a physical CPU (a nested host whose
+ * CPUs take turns, as in the selftests); polling yields, and elsewhere
+ * the wait is the NMI's delivery.  A vCPU handed over already is left
+ * alone; a runtime that does not start is caretaker_arch_detach()'s to
+ * see.
  *
  * Context: process context, may sleep.
+ * Return: CARETAKER_OK or a refusal; on a refusal the vCPU is with KVM.
  */
-void caretaker_arch_detach_vcpu(struct caretaker_orphan *o, struct kvm_vcpu *vcpu)
+struct caretaker_refusal caretaker_arch_handover(struct caretaker_orphan *o,
+						 struct kvm_vcpu *vcpu, bool wait)
 {
 	struct ct_x86_orphan *x = o->arch;
+	struct caretaker_refusal r;
 	u32 i = vcpu->vcpu_idx;
 
-	if (i >= x->nr_vcpus || x->vcpus[i].started ||
-	    !kvm_test_request(KVM_REQ_CARETAKER_STOP, vcpu))
-		return;
-	/*
-	 * And wait for the guest to run there, the time the NMI takes: a
-	 * thread that went on to userspace instead would keep the parked CPU
-	 * from the guest wherever the two share a physical CPU (a nested
-	 * host whose vCPUs take turns, as in the selftests); polling yields.
-	 * A runtime that does not start is caretaker_arch_detach()'s to see.
-	 */
-	if (!ct_x86_handover(o, vcpu, i).err)
+	if (i >= x->nr_vcpus || x->vcpus[i].started)
+		return CARETAKER_OK;
+	r = ct_x86_handover(o, vcpu, i);
+	if (!r.err && wait)
 		ct_runtime_wait_started(&x->rt->cpus[i]);
+	return r;
 }
 
 /**
@@ -529,20 +549,22 @@ void caretaker_arch_detach_vcpu(struct caretaker_orphan *o, struct kvm_vcpu *vcp
  * @o: the orphan, prepared
  * @kvm: its VM, every vCPU stopped and its mutex held
  * @t0: ktime_get_ns() when the vCPUs were asked to stop
+ * @spent: on a refusal, what became of the orphan's CPUs
  *
- * The vCPUs that were in KVM_RUN handed themselves over already
- * (caretaker_arch_detach_vcpu()); this takes each other vCPU's state,
- * fills its parked CPU's VMCB from it and lets the runtime run it, then
- * waits for all.  If a vCPU cannot be handed over or a runtime does not
- * start, every vCPU is taken back into @kvm with whatever the guest did
- * meanwhile, and DETACH fails.  On success @o->stall_ns is the time from
- * @t0 to the last vCPU's first VMRUN.
+ * Most vCPUs were handed over already (caretaker_arch_handover()); this
+ * hands over any other, then waits until every runtime runs its guest.
+ * If a vCPU cannot be handed over or a runtime does not start, every vCPU
+ * is taken back into @kvm with whatever the guest did meanwhile, and
+ * DETACH fails.  On success @o->stall_ns is the time from @t0 to the last
+ * vCPU's first VMRUN.
  *
  * Context: process context, may sleep.
- * Return: CARETAKER_OK or a refusal; on a refusal the VM runs as before.
+ * Return: CARETAKER_OK or a refusal; on a refusal the VM runs as before,
+ * unless *@spent is CARETAKER_LOST.
  */
 struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
-					       struct kvm *kvm, u64 t0)
+					       struct kvm *kvm, u64 t0,
+					       enum caretaker_spent *spent)
 {
 	struct ct_x86_orphan *x = o->arch;
 	struct caretaker_refusal r = CARETAKER_OK;
@@ -550,9 +572,12 @@ struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
 	u64 last = 0, now_tsc, now;
 	unsigned long i;
 
-	if (atomic_read(&kvm->online_vcpus) != x->nr_vcpus)
-		return CARETAKER_REFUSE(-EBUSY, "the VM's vCPUs changed since PREPARE");
-	/* Every vCPU that is still with KVM first, so a refusal changes nothing. */
+	*spent = CARETAKER_NOT_SPENT;
+	if (atomic_read(&kvm->online_vcpus) != x->nr_vcpus) {
+		r = CARETAKER_REFUSE(-EBUSY, "the VM's vCPUs changed since PREPARE");
+		goto back;
+	}
+	/* Every vCPU that is still with KVM first, so a refusal changes less. */
 	kvm_for_each_vcpu(i, vcpu, kvm) {
 		if (x->vcpus[i].started)
 			continue;
@@ -594,11 +619,11 @@ struct caretaker_refusal caretaker_arch_detach(struct caretaker_orphan *o,
 	return CARETAKER_OK;
 
 back:
-	ct_x86_takeback(o, kvm);
+	*spent = ct_x86_takeback(o, kvm);
 	/*
 	 * DETACH's first checks passed and the irqfds are released: a vCPU
 	 * that changed meanwhile is worth another try, after the VMM
-	 * registered its irqfds again.
+	 * registered its irqfds again (and, its CPUs spent, prepared again).
 	 */
 	if (r.err == -EBUSY)
 		r.err = -EAGAIN;
@@ -805,16 +830,29 @@ static bool ct_x86_lapic_unchanged(const struct ct_x86_vcpu *v, struct kvm_vcpu 
 }
 
 /*
+ * Nothing was sent to the held vCPU that KVM keeps outside the local APIC
+ * registers (an INIT or SIPI, an NMI, an SMI), and it is in the MP state
+ * loaded: the APIC, the events and the MP state are as preloaded.
+ */
+static bool ct_x86_held_quiet(const struct ct_x86_vcpu *v, struct kvm_vcpu *vcpu)
+{
+	return !kvm_apic_has_pending_init_or_sipi(vcpu) &&
+	       !atomic_read(&vcpu->arch.nmi_queued) && !vcpu->arch.nmi_pending &&
+	       !vcpu->arch.smi_pending && vcpu->arch.mp_state == v->pre.mp_state.mp_state;
+}
+
+/*
  * The parts of the state that the adopting vCPU holds as the guest left
  * them: loaded by caretaker_arch_preload(), unchanged in the guest since,
- * and, for the local APIC, in the vCPU.
+ * and, for the local APIC, the events and the MP state, in the vCPU.
  */
 static unsigned int ct_x86_unchanged(const struct ct_x86_vcpu *v, struct kvm_vcpu *vcpu)
 {
 	const struct kvm_x86_vcpu_state *a = &v->pre, *b = &v->state;
+	bool quiet = ct_x86_held_quiet(v, vcpu);
 	unsigned int skip = 0;
 
-	if (ct_x86_lapic_unchanged(v, vcpu))
+	if (quiet && ct_x86_lapic_unchanged(v, vcpu))
 		skip |= KVM_X86_STATE_LAPIC;
 
 	if (!memcmp(&a->sregs2, &b->sregs2, sizeof(a->sregs2)))
@@ -823,9 +861,9 @@ static unsigned int ct_x86_unchanged(const struct ct_x86_vcpu *v, struct kvm_vcp
 		skip |= KVM_X86_STATE_XCRS;
 	if (a->xsave_size == b->xsave_size && !memcmp(a->xsave, b->xsave, b->xsave_size))
 		skip |= KVM_X86_STATE_XSAVE;
-	if (!memcmp(&a->events, &b->events, sizeof(a->events)))
+	if (quiet && !memcmp(&a->events, &b->events, sizeof(a->events)))
 		skip |= KVM_X86_STATE_EVENTS;
-	if (!memcmp(&a->mp_state, &b->mp_state, sizeof(a->mp_state)))
+	if (quiet && !memcmp(&a->mp_state, &b->mp_state, sizeof(a->mp_state)))
 		skip |= KVM_X86_STATE_MP_STATE;
 	if (!memcmp(&a->debugregs, &b->debugregs, sizeof(a->debugregs)))
 		skip |= KVM_X86_STATE_DEBUGREGS;

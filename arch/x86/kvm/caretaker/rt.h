@@ -12,6 +12,10 @@ void ctrt_entry(void);
 void ctrt_main(struct ctrt_cpu *cb);
 void ctrt_trap(u64 *frame);
 void ctrt_vmrun(struct ctrt_gprs *gprs, u64 vmcb_pa);
+/* HLTs that an NMI ends, even one taken at their STGI (ctrt_trap()). */
+void ctrt_idle_halt(void);
+void ctrt_guest_halt(void);
+extern const u8 ctrt_idle_hlt[], ctrt_guest_sti[], ctrt_guest_hlt[];
 extern const char ctrt_vectors[];
 extern const char ctrt_text_end[], ctrt_rodata_end[], ctrt_file_end[];
 extern const char ctrt_image_end[];

@@ -140,6 +140,46 @@ ctrt_vmrun:
 	.size ctrt_vmrun, . - ctrt_vmrun
 
 /*
+ * ctrt_idle_halt - sleep, with GIF set, until the kernel's next NMI
+ * ctrt_guest_halt - sleep with the guest, GIF and IF set, until an
+ *	interrupt or an NMI
+ *
+ * An NMI stays pending while GIF is clear, and is taken once STGI sets
+ * it, at the instruction after it: one sent while the runtime looked at
+ * its command would end only the wait for itself, and the HLT would then
+ * sleep until the next NMI.  ctrt_trap() resumes an NMI taken at one of
+ * the labels below past the HLT.  In assembly, so that nothing comes
+ * between the STGI and the HLT and no compiler copy duplicates a label.
+ */
+	.globl ctrt_idle_halt
+	.type ctrt_idle_halt, @function
+ctrt_idle_halt:
+	endbr64
+	stgi
+	.globl ctrt_idle_hlt
+ctrt_idle_hlt:
+	hlt
+	clgi
+	ret
+	.size ctrt_idle_halt, . - ctrt_idle_halt
+
+	.globl ctrt_guest_halt
+	.type ctrt_guest_halt, @function
+ctrt_guest_halt:
+	endbr64
+	stgi
+	.globl ctrt_guest_sti
+ctrt_guest_sti:
+	sti
+	.globl ctrt_guest_hlt
+ctrt_guest_hlt:
+	hlt
+	cli
+	clgi
+	ret
+	.size ctrt_guest_halt, . - ctrt_guest_halt
+
+/*
  * The vectors are cold: they go after all other text, out of the pages
  * that each #VMEXIT runs through (rt.lds).
  */

@@ -186,22 +186,11 @@ static void __cold ctrt_flush_global(void)
 		asm volatile("mov %0, %%cr4" :: "r"(cr4 & ~X86_CR4_PGE) : "memory");
 }
 
-/*
- * The HLTs that the kernel's NMI must end.  With GIF clear an NMI stays
- * pending until the STGI before such a HLT, and is taken there: an NMI
- * sent while the runtime looked at its command would otherwise end only
- * the wait for itself, and the HLT would sleep until the next one.
- * ctrt_trap() resumes an NMI taken at one of these past the HLT.
- */
-extern const u8 ctrt_idle_hlt[], ctrt_guest_sti[], ctrt_guest_hlt[];
-
 /* Sleep until the kernel's next NMI. */
-static noinline void ctrt_wait(struct ctrt_cpu *cb)
+static void ctrt_wait(struct ctrt_cpu *cb)
 {
 	WRITE_ONCE(cb->heartbeat, cb->heartbeat + 1);
-	rt_stgi();
-	asm volatile("ctrt_idle_hlt: hlt" ::: "memory");
-	rt_clgi();
+	ctrt_idle_halt();
 }
 
 static void __cold ctrt_load_guest_context(struct ctrt_cpu *cb)
@@ -797,7 +786,7 @@ static bool ctrt_msr(struct ctrt_cpu *cb)
 enum ctrt_wake { CTRT_WOKEN, CTRT_STOPPED, CTRT_NEVER };
 
 /* Halt this CPU with the guest until it has an interrupt to take. */
-static noinline enum ctrt_wake __cold ctrt_wait_interrupt(struct ctrt_cpu *cb)
+static enum ctrt_wake __cold ctrt_wait_interrupt(struct ctrt_cpu *cb)
 {
 	struct ctrt_apic *a = &cb->apic;
 
@@ -812,10 +801,7 @@ static noinline enum ctrt_wake __cold ctrt_wait_interrupt(struct ctrt_cpu *cb)
 		ctrt_papic_arm(cb, a->deadline);
 		a->halts++;
 		WRITE_ONCE(cb->heartbeat, cb->heartbeat + 1);
-		asm volatile("stgi\n"
-			     "ctrt_guest_sti: sti\n"
-			     "ctrt_guest_hlt: hlt\n"
-			     "cli; clgi" ::: "memory");
+		ctrt_guest_halt();
 	}
 }
 

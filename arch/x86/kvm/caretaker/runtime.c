@@ -550,6 +550,9 @@ static int ct_runtime_wait(struct ct_runtime_cpu *c, u32 want, bool leave, bool 
 
 	for (i = 0; ktime_get_ns() < deadline; i++) {
 		state = READ_ONCE(c->cb->state);
+		/* Halted is not started: that CPU is spent until INIT. */
+		if (leave && state == CTRT_ST_HALTED)
+			return -EIO;
 		if (leave ? state != want : state == want)
 			return 0;
 		if (state == CTRT_ST_FAULT) {
@@ -643,7 +646,8 @@ void ct_runtime_start(struct ct_runtime_cpu *c)
  * answers.
  *
  * Context: process context, may sleep.
- * Return: 0, -EIO if the runtime faulted, -ETIMEDOUT.
+ * Return: 0, -EIO if the runtime faulted or is halted (it ran a guest and
+ * stopped: only INIT takes that CPU back), -ETIMEDOUT.
  */
 int ct_runtime_wait_started(struct ct_runtime_cpu *c)
 {

@@ -3514,6 +3514,37 @@ static void vmm_b_adopt_twice(struct ct_orphan *o)
 	ct_adopter_free(&a, o);
 }
 
+/*
+ * A vCPU created after PREPARE has no parked CPU: DETACH refuses with
+ * EBUSY before it changes anything.  The guest runs on under its VMM (no
+ * vCPU was stopped or held), and the fd stays PREPARED.
+ */
+static void test_detach_vcpu_added(void)
+{
+	struct kvm_vcpu *extra;
+	struct ct_guest g;
+	int ct_fd;
+
+	ct_guest_create(&g, 1);
+	ct_guest_run(&g);
+	ct_expect_beats(g.beats, 1, CT_BEATS_ALIVE, "before PREPARE");
+	ct_fd = ct_prepare(g.vm, ct_cpus, 1);
+	TEST_ASSERT(ct_fd >= 0, "PREPARE: %s", strerror(errno));
+	extra = vm_vcpu_add(g.vm, 1, guest_heartbeat);
+	EXPECT_REFUSED(ct_detach(ct_fd), EBUSY, "the VM's vCPUs changed since PREPARE");
+	ct_expect_status(ct_fd, KVM_CARETAKER_STATE_PREPARED, 1);
+	/* Still under VMM A: its KVM_RUN goes on, its vCPU takes ioctls. */
+	ct_expect_beats(g.beats, 1, CT_BEATS_ALIVE, "after the refused DETACH");
+	TEST_ASSERT(g.runners[0].active && !__atomic_load_n(&g.runners[0].done, __ATOMIC_ACQUIRE),
+		    "KVM_RUN of vCPU0 ended at the refused DETACH");
+	vcpu_regs_get(extra, &(struct kvm_regs){});
+	close(ct_fd);
+	ct_wait_cpu_online(ct_cpus[0]);
+	ct_guest_pause(&g);
+	kvm_vm_free(g.vm);
+	printf("# detach_vcpu_added: DETACH refused with EBUSY, the guest ran on under its VMM\n");
+}
+
 static void test_double_detach(void)
 {
 	/* VMM A checks the second DETACH. */
@@ -5591,6 +5622,7 @@ static const struct {
 	{ "memfd_frozen", test_memfd_frozen },
 	{ "attach_mismatch", test_attach_mismatch },
 	{ "double_detach", test_double_detach },
+	{ "detach_vcpu_added", test_detach_vcpu_added },
 	{ "attach_prepare", test_attach_prepare },
 	{ "cpu_taken", test_cpu_taken },
 	{ "rmmod_refused", test_rmmod_refused },
