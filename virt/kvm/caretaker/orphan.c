@@ -79,7 +79,8 @@ static void caretaker_orphan_undo(struct caretaker_orphan *o)
 {
 	caretaker_unprepare(o);
 	caretaker_arch_release(o);
-	if (o->parking) {
+	/* A CPU that did not stop stays parked: suspend stays refused. */
+	if (o->parking && !o->leaked) {
 		caretaker_parking(false);
 		o->parking = false;
 	}
@@ -255,8 +256,11 @@ void caretaker_vcpu_stopped(struct kvm_vcpu *vcpu)
 	/* Polled: the wait is for the other vCPUs' exits, and polling yields. */
 	end = ktime_get_ns() + CARETAKER_GO_WAIT_MS * NSEC_PER_MSEC;
 	/* Acquire: pairs with the release in caretaker_count_stopped(). */
-	while (!(go = smp_load_acquire(&o->detach->go)) && ktime_get_ns() < end)
+	while (!(go = smp_load_acquire(&o->detach->go)) && ktime_get_ns() < end) {
 		cpu_relax();
+		/* The threads that stop the other vCPUs may need this CPU. */
+		cond_resched();
+	}
 	if (go == 1)
 		caretaker_arch_handover(o, vcpu, true);
 }

@@ -424,8 +424,11 @@ static enum caretaker_spent ct_x86_takeback(struct caretaker_orphan *o, struct k
 		v->started = false;
 		ct_x86_steal_time(o, &v->state, false);
 		ct_svm_store(c, &v->state);
-		if (kvm_x86_vcpu_set_state(vcpu, &v->state))
+		if (kvm_x86_vcpu_set_state(vcpu, &v->state)) {
+			/* KVM would run it from its state before DETACH: never. */
 			pr_err_ratelimited("DETACH failed, vCPU %lu refused its state back\n", i);
+			spent = CARETAKER_LOST;
+		}
 		if (c->cb->blocked_tsc && c->cb->blocked_code == SVM_EXIT_SHUTDOWN)
 			kvm_make_request(KVM_REQ_TRIPLE_FAULT, vcpu);
 	}
