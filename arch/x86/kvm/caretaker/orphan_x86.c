@@ -41,20 +41,15 @@
  * @timer_pending: KVM had counted a timer expiry it had not delivered
  * @timer_active: KVM's APIC timer was armed when DETACH stopped it
  * @started: DETACH gave it to the runtime (until it is taken back)
- * @preloaded: the MSR values ATTACH_PREPARE loaded into the adopting
- *	vCPU, in @state.msrs' order, or NULL
- * @pre: the other parts of the state it loaded, which ATTACH need not load
- *	again if the guest left them as they were; no MSRs, and its XSAVE
- *	image in @pre_xsave
- * @pre_xsave: room for an XSAVE image of @state.xsave_size bytes
+ * @pre: a copy of the state ATTACH_PREPARE loaded into the adopting vCPU
+ *	(its buffers kept for the next one): ATTACH need not load again
+ *	what the guest left as it was
  * @delta: room for the MSR entries ATTACH loads after a preload
  * @last: the runtime's control block as it stopped (telemetry)
  */
 struct ct_x86_vcpu {
 	struct kvm_x86_vcpu_state state;
-	u64 *preloaded;
 	struct kvm_x86_vcpu_state pre;
-	void *pre_xsave;
 	struct kvm_msr_entry *delta;
 	struct kvm_cpuid_entry2 *cpuid;
 	int cpuid_nent;
@@ -94,17 +89,20 @@ struct ct_x86_orphan {
 	struct ct_x86_vcpu vcpus[] __counted_by(nr_vcpus);
 };
 
+static void ct_x86_vcpu_free(struct ct_x86_vcpu *v)
+{
+	kvm_x86_vcpu_state_free(&v->state);
+	kvm_x86_vcpu_state_free(&v->pre);
+	kfree(v->cpuid);
+	kvfree(v->delta);
+}
+
 static void ct_x86_free(struct ct_x86_orphan *x)
 {
 	u32 i;
 
-	for (i = 0; i < x->nr_vcpus; i++) {
-		kvm_x86_vcpu_state_free(&x->vcpus[i].state);
-		kfree(x->vcpus[i].cpuid);
-		kvfree(x->vcpus[i].preloaded);
-		kvfree(x->vcpus[i].pre_xsave);
-		kvfree(x->vcpus[i].delta);
-	}
+	for (i = 0; i < x->nr_vcpus; i++)
+		ct_x86_vcpu_free(&x->vcpus[i]);
 	ct_pgtable_destroy(&x->npt);
 	kfree(x);
 }
@@ -768,8 +766,10 @@ struct caretaker_refusal caretaker_arch_preload(struct caretaker_orphan *o,
 {
 	struct ct_x86_orphan *x = o->arch;
 	struct kvm_clock_data clock = ct_x86_clock(x, o->incoming);
+	struct kvm_msr_entry *msrs;
 	struct kvm_vcpu *vcpu;
-	u32 i, j;
+	struct kvm_xsave *xsave;
+	u32 i;
 	int ret;
 
 	ret = kvm_x86_vm_set_clock(kvm, &clock);
@@ -782,30 +782,24 @@ struct caretaker_refusal caretaker_arch_preload(struct caretaker_orphan *o,
 		vcpu = kvm_get_vcpu(kvm, i);
 		if (!vcpu)
 			return CARETAKER_REFUSE(-EINVAL, "the adopting VM has fewer vCPUs");
-		kvfree(v->preloaded);
-		v->preloaded = NULL;
 		if (!v->delta)
 			v->delta = kvcalloc(v->state.nmsrs, sizeof(*v->delta), GFP_KERNEL_ACCOUNT);
-		if (!v->delta && v->state.nmsrs)
+		if (!v->pre.msrs)
+			v->pre.msrs = kvcalloc(v->state.nmsrs ?: 1, sizeof(*v->pre.msrs),
+					       GFP_KERNEL_ACCOUNT);
+		if (!v->pre.xsave)
+			v->pre.xsave = kvmalloc(v->state.xsave_size, GFP_KERNEL_ACCOUNT);
+		if ((!v->delta && v->state.nmsrs) || !v->pre.msrs || !v->pre.xsave)
 			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
 		ret = kvm_x86_vcpu_set_state(vcpu, &v->state);
 		if (ret)
 			return CARETAKER_REFUSE(-EINVAL,
 						"the adopting vCPU cannot take the orphan's state");
-		v->preloaded = kvmalloc_array(v->state.nmsrs ?: 1, sizeof(*v->preloaded),
-					      GFP_KERNEL_ACCOUNT);
-		if (!v->preloaded)
-			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
-		for (j = 0; j < v->state.nmsrs; j++)
-			v->preloaded[j] = v->state.msrs[j].data;
-		if (!v->pre_xsave)
-			v->pre_xsave = kvmalloc(v->state.xsave_size, GFP_KERNEL_ACCOUNT);
-		if (!v->pre_xsave)
-			return CARETAKER_REFUSE(-ENOMEM, "out of memory");
+		msrs = v->pre.msrs;
+		xsave = v->pre.xsave;
 		v->pre = v->state;
-		v->pre.msrs = NULL;
-		v->pre.xsave = v->pre_xsave;
-		memcpy(v->pre_xsave, v->state.xsave, v->state.xsave_size);
+		v->pre.msrs = memcpy(msrs, v->state.msrs, v->state.nmsrs * sizeof(*msrs));
+		v->pre.xsave = memcpy(xsave, v->state.xsave, v->state.xsave_size);
 	}
 	return CARETAKER_OK;
 }
@@ -894,7 +888,7 @@ static struct caretaker_refusal ct_x86_give_delta(struct ct_x86_orphan *x,
 		struct ct_x86_vcpu *v = &x->vcpus[i];
 
 		vcpu = kvm_get_vcpu(kvm, i);
-		if (!vcpu || !v->preloaded || !v->pre_xsave)
+		if (!vcpu || !v->pre.msrs || v->pre.nmsrs != v->state.nmsrs)
 			return CARETAKER_REFUSE(-EINVAL, "the adopting vCPU was not preloaded");
 		skip = ct_x86_unchanged(v, vcpu);
 		for (j = 0, n = 0; j < v->state.nmsrs; j++) {
@@ -902,7 +896,7 @@ static struct caretaker_refusal ct_x86_give_delta(struct ct_x86_orphan *x,
 
 			if (e->index == MSR_IA32_TSC)
 				continue;
-			if (e->data != v->preloaded[j] ||
+			if (e->data != v->pre.msrs[j].data ||
 			    (e->index == MSR_IA32_TSC_DEADLINE && !(skip & KVM_X86_STATE_LAPIC)))
 				v->delta[n++] = *e;
 		}
@@ -1429,13 +1423,8 @@ void caretaker_arch_abandon(struct caretaker_orphan *o)
 
 	if (!x)
 		return;
-	for (i = 0; i < x->nr_vcpus; i++) {
-		kvm_x86_vcpu_state_free(&x->vcpus[i].state);
-		kfree(x->vcpus[i].cpuid);
-		kvfree(x->vcpus[i].preloaded);
-		kvfree(x->vcpus[i].pre_xsave);
-		kvfree(x->vcpus[i].delta);
-	}
+	for (i = 0; i < x->nr_vcpus; i++)
+		ct_x86_vcpu_free(&x->vcpus[i]);
 	kfree(x->rt);
 	kfree(x);
 	o->arch = NULL;
