@@ -1742,16 +1742,14 @@ static struct ct_beat *ct_map_beats(const struct ct_orphan *o)
  */
 static void ct_guest_detach(struct ct_guest *g, int ct_fd)
 {
-	bool running[CT_MAX_VCPUS];
 	struct ct_runner *rn;
 	__u32 i;
 
-	for (i = 0; i < g->nr_vcpus; i++)
-		running[i] = g->runners[i].active;
 	TEST_ASSERT(!ct_detach(ct_fd), "DETACH: %s", strerror(errno));
 	for (i = 0; i < g->nr_vcpus; i++) {
 		rn = &g->runners[i];
-		if (!running[i])
+		/* Only ct_runner_wait(), below, clears @active. */
+		if (!rn->active)
 			continue;
 		TEST_ASSERT(ct_runner_wait(rn, CT_WAIT_MS),
 			    "vCPU%u still in KVM_RUN after DETACH returned", i);
