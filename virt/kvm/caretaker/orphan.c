@@ -773,13 +773,13 @@ struct file *caretaker_orphan_incoming(const struct kvm_caretaker_ser *ser, cons
 	return file;
 }
 
-static struct caretaker_refusal caretaker_check_vcpus(struct caretaker_orphan *o,
-						      struct kvm *kvm)
+static struct caretaker_refusal __caretaker_check_vcpus(struct caretaker_orphan *o,
+							struct kvm *kvm)
 {
 	struct kvm_vcpu *vcpu;
 	unsigned long i;
 
-	guard(mutex)(&kvm->lock);
+	lockdep_assert_held(&kvm->lock);
 	if (kvm->created_vcpus != o->nr_vcpus ||
 	    atomic_read(&kvm->online_vcpus) != o->nr_vcpus)
 		return CARETAKER_REFUSE(-EINVAL,
@@ -789,6 +789,31 @@ static struct caretaker_refusal caretaker_check_vcpus(struct caretaker_orphan *o
 			return CARETAKER_REFUSE(-EINVAL,
 						"the adopting VM's vCPU ids differ");
 	return CARETAKER_OK;
+}
+
+static struct caretaker_refusal caretaker_check_vcpus(struct caretaker_orphan *o,
+						      struct kvm *kvm)
+{
+	guard(mutex)(&kvm->lock);
+	return __caretaker_check_vcpus(o, kvm);
+}
+
+/*
+ * Lock the adopter's vCPUs, with @kvm->lock held as kvm_lock_all_vcpus()
+ * wants, and check their number again under it: a vCPU created since
+ * the checks (KVM_CREATE_VCPU does not wait for this ioctl) is refused,
+ * so that no vCPU is half created while they are locked.
+ */
+static struct caretaker_refusal caretaker_lock_adopter(struct caretaker_orphan *o,
+						       struct kvm *kvm)
+{
+	struct caretaker_refusal r;
+
+	lockdep_assert_held(&kvm->lock);
+	r = __caretaker_check_vcpus(o, kvm);
+	if (!r.err && kvm_lock_all_vcpus(kvm))
+		r = CARETAKER_REFUSE(-EINTR, "interrupted while locking the vCPUs");
+	return r;
 }
 
 /*
@@ -820,8 +845,12 @@ static struct caretaker_refusal caretaker_prepare_adopter(struct caretaker_orpha
 		r = caretaker_mem_check_adopter(o, kvm);
 	if (!r.err)
 		r = caretaker_arch_check_adopter(o, kvm, false);
-	if (!r.err && kvm_lock_all_vcpus(kvm))
-		r = CARETAKER_REFUSE(-EINTR, "interrupted while locking the vCPUs");
+	if (!r.err) {
+		mutex_lock(&kvm->lock);
+		r = caretaker_lock_adopter(o, kvm);
+		if (r.err)
+			mutex_unlock(&kvm->lock);
+	}
 	if (r.err) {
 		if (!same)
 			caretaker_freeze_memslots(kvm, false);
@@ -834,6 +863,7 @@ static struct caretaker_refusal caretaker_prepare_adopter(struct caretaker_orpha
 	r = caretaker_arch_preload(o, kvm);
 	o->preloaded = !r.err;
 	kvm_unlock_all_vcpus(kvm);
+	mutex_unlock(&kvm->lock);
 	/* Let go of the VM prepared before, outside this VM's vCPU locks. */
 	if (old)
 		kvm_put_kvm(old);
@@ -907,8 +937,10 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file, bool prepare)
 	if (r.err)
 		goto out;
 
-	if (kvm_lock_all_vcpus(kvm)) {
-		r = CARETAKER_REFUSE(-EINTR, "interrupted while locking the vCPUs");
+	mutex_lock(&kvm->lock);
+	r = caretaker_lock_adopter(o, kvm);
+	if (r.err) {
+		mutex_unlock(&kvm->lock);
 		goto out;
 	}
 	t0 = ktime_get_ns();
@@ -924,6 +956,7 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file, bool prepare)
 		kvm_for_each_vcpu(i, vcpu, kvm)
 			o->adopter_exits[i] = vcpu->stat.exits;
 	kvm_unlock_all_vcpus(kvm);
+	mutex_unlock(&kvm->lock);
 	if (r.err)
 		goto out;
 
