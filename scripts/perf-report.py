@@ -918,6 +918,7 @@ def main():
     ap.add_argument('--out', help='directory for demo.svg or bench.txt/.csv')
     ap.add_argument('--follow', action='store_true')
     ap.add_argument('--done', help='with --follow: stop once this file exists')
+    ap.add_argument('--host', help='the test host, for the report\'s second line')
     a = ap.parse_args()
     if a.follow:
         return follow(a.log, a.done)
@@ -931,6 +932,8 @@ def main():
     if a.mode == 'demo':
         runs = demo_runs(log)
         text = demo_text(log, runs) if runs else ['No CT-DEMO lines in the log.']
+        if a.host:
+            text.insert(1, f'Test host: {a.host}')
         if a.out and any(r.samples for r in runs):
             svg = os.path.join(a.out, 'demo.svg')
             cfg = (log.of('config') or [{}])[-1]
@@ -950,6 +953,8 @@ def main():
         log.rc = 0 if not any(ends) else log.rc
     else:
         text, runs = bench_text(log)
+        if a.host:
+            text.insert(1, f'Test host: {a.host}')
         if a.out:
             write_figures(a.out, 'bench', text, problems, runs)
         complete = {k.get('kind') for k in runs} == {'caretaker', 'classic'}

@@ -935,7 +935,7 @@ struct ct_runner {
 	/*
 	 * Adoption from the vCPU threads (ct_adopter_attach_ready()): each
 	 * enters KVM_RUN once with immediate_exit, then waits for @go; the
-	 * leader spins until @attach_at_ns (CLOCK_MONOTONIC, 0: at once),
+	 * leader sleeps until @attach_at_ns (CLOCK_MONOTONIC, 0: at once),
 	 * ATTACHes @attach_fd into @attach_vm and goes straight into
 	 * KVM_RUN; the others wait for its @attached (1: adopted, -1: not).
 	 */
@@ -991,14 +991,17 @@ static bool ct_runner_adopt(struct ct_runner *r)
 	if (vm) {
 		if (r->attach_at_ns) {
 			/*
-			 * Running at its time, not woken then: as a VMM that
-			 * goes on from ATTACH_PREPARE to ATTACH.  Waking a
-			 * sleeper would take a CPU from the guest inside the
-			 * stall where CPUs take turns (this host); PAUSE lets
-			 * the others run meanwhile.
+			 * Asleep until its time, as a VMM waiting for its
+			 * moment: a spinning thread would keep a host CPU
+			 * from the guest's for the whole window.
 			 */
-			while (ct_now_ns() < r->attach_at_ns)
-				__builtin_ia32_pause();
+			struct timespec ts = {
+				.tv_sec = r->attach_at_ns / 1000000000ULL,
+				.tv_nsec = r->attach_at_ns % 1000000000ULL,
+			};
+
+			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+				;
 			r->attach_at_ns = 0;
 		}
 		r->attach_tsc = rdtsc();
@@ -2127,8 +2130,8 @@ static void ct_adopter_attach_ready(struct ct_adopter *a, int ct_fd, int *go)
 }
 
 /*
- * Go: the leader ATTACHes at @at_ns (CLOCK_MONOTONIC; 0: at once), awake
- * (it spins), so that no thread, itself included, has to be woken then.
+ * Go: the leader ATTACHes at @at_ns (CLOCK_MONOTONIC; 0: at once): no
+ * other thread has to wake it then.
  */
 static void ct_adopter_attach_go(struct ct_adopter *a, int *go, __u64 at_ns)
 {
@@ -4089,7 +4092,7 @@ static void vmm_b_bench_adopt(struct ct_orphan *o)
 	ct_prefault(&a, o);
 	ct_adopter_attach_ready(&a, o->ct_fd, &go);
 	/*
-	 * The leader is told the time before the window opens and spins
+	 * The leader is told the time before the window opens and sleeps
 	 * until then: waking it is none of this thread's business inside
 	 * the window, which holds the ATTACH call and what it causes only.
 	 */
@@ -4217,7 +4220,7 @@ static void ct_report_run(const struct ct_monitor *m, struct ct_run_result *r)
 	const struct ct_mon_epoch *me;
 	double quiet_rate = ct_rate(log, tr, CT_EP_QUIET);
 	struct ct_line l;
-	int e, first, last;
+	int e, k, first, last;
 	__u64 max_gap = 0, mon_max = 0, lead, tail;
 
 	for (e = 0; e < CT_NR_EPOCHS; e++) {
@@ -4237,6 +4240,11 @@ static void ct_report_run(const struct ct_monitor *m, struct ct_run_result *r)
 		       ct_ms(log, s->top[0].len),
 		       s->top[0].len ? ct_ms(log, s->top[0].end - log->tsc_offset[0] - log->t0) : 0,
 		       ct_ms(log, ct_p999(s)));
+		/* The longest gaps, each as length@end (the run's clock, as above). */
+		for (k = 0; k < CT_TOP_GAPS && s->top[k].len; k++)
+			ct_add(&l, "%s%.3f@%.1f", k ? "," : " top_gaps_ms=",
+			       ct_ms(log, s->top[k].len),
+			       ct_ms(log, s->top[k].end - log->tsc_offset[0] - log->t0));
 		ct_add(&l, " mon_max_still_ms=%.3f mon_samples=%llu mon_rate=%.0f",
 		       ct_ms(log, me->max_still), (unsigned long long)me->samples,
 		       me->last_tsc > me->first_tsc ? (me->last_count - me->first_count) * 1e9 /
