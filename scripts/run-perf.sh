@@ -80,7 +80,7 @@ wait "$follower" || true
 stage "report ($out)"
 rc=0
 python3 "$CT_TOP/scripts/perf-report.py" "$log" --mode "$mode" --out "$out" \
-	--host "QEMU TCG (${tcg:-default}), -smp 3 on $(nproc) host CPUs" || rc=$?
+	--host "QEMU TCG (${tcg:-default}), -smp ${CT_SMP:-3} on $(nproc) host CPUs" || rc=$?
 # A live update across a host kexec, the caretaker's way beside the VM
 # paused across it: a boot of its own, runs of each kind alternating, a
 # kexec between runs (kexec_bench and kexec_demo).  Multi-threaded TCG and

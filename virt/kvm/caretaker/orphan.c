@@ -802,14 +802,19 @@ static struct caretaker_refusal caretaker_check_vcpus(struct caretaker_orphan *o
  * Lock the adopter's vCPUs, with @kvm->lock held as kvm_lock_all_vcpus()
  * wants, and check their number again under it: a vCPU created since
  * the checks (KVM_CREATE_VCPU does not wait for this ioctl) is refused,
- * so that no vCPU is half created while they are locked.
+ * so that no vCPU is half created while they are locked.  @other: @kvm
+ * is neither the orphan's source nor its prepared adopter, and must not
+ * have been detached by another orphan since the check (DETACH sets
+ * caretaker_detached under @kvm->lock).
  */
 static struct caretaker_refusal caretaker_lock_adopter(struct caretaker_orphan *o,
-						       struct kvm *kvm)
+						       struct kvm *kvm, bool other)
 {
 	struct caretaker_refusal r;
 
 	lockdep_assert_held(&kvm->lock);
+	if (other && READ_ONCE(kvm->caretaker_detached))
+		return CARETAKER_REFUSE(-EBUSY, "the VM's vCPUs are held by the caretaker");
 	r = __caretaker_check_vcpus(o, kvm);
 	if (!r.err && kvm_lock_all_vcpus(kvm))
 		r = CARETAKER_REFUSE(-EINTR, "interrupted while locking the vCPUs");
@@ -847,7 +852,7 @@ static struct caretaker_refusal caretaker_prepare_adopter(struct caretaker_orpha
 		r = caretaker_arch_check_adopter(o, kvm, false);
 	if (!r.err) {
 		mutex_lock(&kvm->lock);
-		r = caretaker_lock_adopter(o, kvm);
+		r = caretaker_lock_adopter(o, kvm, false);
 		if (r.err)
 			mutex_unlock(&kvm->lock);
 	}
@@ -938,7 +943,7 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file, bool prepare)
 		goto out;
 
 	mutex_lock(&kvm->lock);
-	r = caretaker_lock_adopter(o, kvm);
+	r = caretaker_lock_adopter(o, kvm, !same && !held);
 	if (r.err) {
 		mutex_unlock(&kvm->lock);
 		goto out;

@@ -1036,6 +1036,18 @@ static void *ct_runner_main(void *arg)
 	r->ret = __vcpu_run(r->vcpu);
 	r->err = errno;
 	r->exit_reason = r->vcpu->run->exit_reason;
+	/* A triple fault: what the vCPU held, for whoever reads the failure. */
+	if (r->ret == 0 && r->exit_reason == KVM_EXIT_SHUTDOWN) {
+		struct kvm_sregs sregs;
+		struct kvm_regs regs;
+
+		vcpu_regs_get(r->vcpu, &regs);
+		vcpu_sregs_get(r->vcpu, &sregs);
+		fprintf(stderr,
+			"vCPU%u: shutdown on host CPU %d: RIP %#llx RSP %#llx CR0 %#llx CR3 %#llx CR4 %#llx EFER %#llx IDT %#llx/%#x\n",
+			r->vcpu->id, sched_getcpu(), regs.rip, regs.rsp, sregs.cr0, sregs.cr3,
+			sregs.cr4, sregs.efer, sregs.idt.base, sregs.idt.limit);
+	}
 	__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
 	return NULL;
 }
