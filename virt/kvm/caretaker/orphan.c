@@ -799,26 +799,36 @@ static struct caretaker_refusal caretaker_check_vcpus(struct caretaker_orphan *o
 }
 
 /*
- * Lock the adopter's vCPUs, with @kvm->lock held as kvm_lock_all_vcpus()
- * wants, and check their number again under it: a vCPU created since
+ * Take @kvm->lock, as kvm_lock_all_vcpus() wants, and lock the adopter's
+ * vCPUs, after checking their number again under it: a vCPU created since
  * the checks (KVM_CREATE_VCPU does not wait for this ioctl) is refused,
  * so that no vCPU is half created while they are locked.  @other: @kvm
  * is neither the orphan's source nor its prepared adopter, and must not
  * have been detached by another orphan since the check (DETACH sets
- * caretaker_detached under @kvm->lock).
+ * caretaker_detached under @kvm->lock).  On success both stay held until
+ * caretaker_unlock_adopter(); on a refusal neither is.
  */
 static struct caretaker_refusal caretaker_lock_adopter(struct caretaker_orphan *o,
 						       struct kvm *kvm, bool other)
 {
-	struct caretaker_refusal r;
+	struct caretaker_refusal r = CARETAKER_OK;
 
-	lockdep_assert_held(&kvm->lock);
+	mutex_lock(&kvm->lock);
 	if (other && READ_ONCE(kvm->caretaker_detached))
-		return CARETAKER_REFUSE(-EBUSY, "the VM's vCPUs are held by the caretaker");
-	r = __caretaker_check_vcpus(o, kvm);
+		r = CARETAKER_REFUSE(-EBUSY, "the VM's vCPUs are held by the caretaker");
+	if (!r.err)
+		r = __caretaker_check_vcpus(o, kvm);
 	if (!r.err && kvm_lock_all_vcpus(kvm))
 		r = CARETAKER_REFUSE(-EINTR, "interrupted while locking the vCPUs");
+	if (r.err)
+		mutex_unlock(&kvm->lock);
 	return r;
+}
+
+static void caretaker_unlock_adopter(struct kvm *kvm)
+{
+	kvm_unlock_all_vcpus(kvm);
+	mutex_unlock(&kvm->lock);
 }
 
 /*
@@ -850,12 +860,8 @@ static struct caretaker_refusal caretaker_prepare_adopter(struct caretaker_orpha
 		r = caretaker_mem_check_adopter(o, kvm);
 	if (!r.err)
 		r = caretaker_arch_check_adopter(o, kvm, false);
-	if (!r.err) {
-		mutex_lock(&kvm->lock);
+	if (!r.err)
 		r = caretaker_lock_adopter(o, kvm, false);
-		if (r.err)
-			mutex_unlock(&kvm->lock);
-	}
 	if (r.err) {
 		if (!same)
 			caretaker_freeze_memslots(kvm, false);
@@ -867,8 +873,7 @@ static struct caretaker_refusal caretaker_prepare_adopter(struct caretaker_orpha
 	o->prepared = kvm;
 	r = caretaker_arch_preload(o, kvm);
 	o->preloaded = !r.err;
-	kvm_unlock_all_vcpus(kvm);
-	mutex_unlock(&kvm->lock);
+	caretaker_unlock_adopter(kvm);
 	/* Let go of the VM prepared before, outside this VM's vCPU locks. */
 	if (old)
 		kvm_put_kvm(old);
@@ -942,12 +947,9 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file, bool prepare)
 	if (r.err)
 		goto out;
 
-	mutex_lock(&kvm->lock);
 	r = caretaker_lock_adopter(o, kvm, !same && !held);
-	if (r.err) {
-		mutex_unlock(&kvm->lock);
+	if (r.err)
 		goto out;
-	}
 	t0 = ktime_get_ns();
 	r = caretaker_arch_attach(o, kvm, preloaded);
 	if (r.err && held)
@@ -960,8 +962,7 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file, bool prepare)
 	if (!r.err)
 		kvm_for_each_vcpu(i, vcpu, kvm)
 			o->adopter_exits[i] = vcpu->stat.exits;
-	kvm_unlock_all_vcpus(kvm);
-	mutex_unlock(&kvm->lock);
+	caretaker_unlock_adopter(kvm);
 	if (r.err)
 		goto out;
 
