@@ -373,9 +373,13 @@ static struct caretaker_refusal caretaker_orphan_detach(struct caretaker_orphan 
 	kvm_irqfd_release_keep_counts(kvm);
 	/*
 	 * From here every vCPU ioctl but the reads fails with EBUSY: a vCPU
-	 * out of KVM_RUN stays out, and one in it leaves at the request.
+	 * out of KVM_RUN stays out, and one in it leaves at the request.  So
+	 * do KVM_IRQ_LINE, KVM_SIGNAL_MSI and KVM_IRQFD on the VM; an irqfd
+	 * assigned since the release is released now (the list is empty
+	 * unless the VMM raced its own DETACH).
 	 */
 	WRITE_ONCE(kvm->caretaker_detached, true);
+	kvm_irqfd_release_keep_counts(kvm);
 	o->detach = &d;
 	scoped_guard(spinlock, &caretaker_detaching_lock)
 		list_add(&o->detaching, &caretaker_detaching);

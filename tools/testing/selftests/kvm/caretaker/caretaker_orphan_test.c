@@ -1138,6 +1138,36 @@ static void ct_expect_vcpu_held(struct ct_runner *r, struct kvm_vcpu *vcpu,
 		    vcpu->id, when, ret, errno);
 }
 
+/*
+ * A VM whose vCPUs the caretaker holds (@when: "after DETACH", ...) takes
+ * no interrupt: KVM_IRQ_LINE, KVM_SIGNAL_MSI and a new irqfd fail with
+ * EBUSY, where they would have landed in state the guest no longer has.
+ */
+static void ct_expect_vm_held(struct kvm_vm *vm, const char *when)
+{
+	struct kvm_irq_level line = { .irq = CT_IRQ_GSI, .level = 1 };
+	struct kvm_msi msi = {
+		.address_lo = APIC_DEFAULT_GPA,
+		.data = CT_IRQ_VECTOR,
+	};
+	struct kvm_irqfd irqfd = { .gsi = CT_IRQ_GSI };
+	int ret, efd;
+
+	ret = __vm_ioctl(vm, KVM_IRQ_LINE, &line);
+	TEST_ASSERT(ret == -1 && errno == EBUSY,
+		    "KVM_IRQ_LINE %s: %d errno %d, expected EBUSY", when, ret, errno);
+	ret = __vm_ioctl(vm, KVM_SIGNAL_MSI, &msi);
+	TEST_ASSERT(ret == -1 && errno == EBUSY,
+		    "KVM_SIGNAL_MSI %s: %d errno %d, expected EBUSY", when, ret, errno);
+	efd = eventfd(0, 0);
+	TEST_ASSERT(efd >= 0, "eventfd: %s", strerror(errno));
+	irqfd.fd = efd;
+	ret = __vm_ioctl(vm, KVM_IRQFD, &irqfd);
+	TEST_ASSERT(ret == -1 && errno == EBUSY,
+		    "KVM_IRQFD %s: %d errno %d, expected EBUSY", when, ret, errno);
+	close(efd);
+}
+
 static void ct_expect_marker(struct ct_runner *r)
 {
 	struct kvm_run *run = r->vcpu->run;
@@ -1866,6 +1896,7 @@ static void ct_vmm_a(int sock, __u32 nr_vcpus, unsigned int flags)
 
 	for (i = 0; i < nr_vcpus; i++)
 		ct_expect_vcpu_held(&g.runners[i], g.vcpus[i], &h->state[i].regs, "after DETACH");
+	ct_expect_vm_held(g.vm, "after DETACH");
 	if (flags & CT_A_DETACH_TWICE) {
 		/* EBUSY, not EINVAL: the request is fine, the state is not. */
 		EXPECT_REFUSED(ct_detach(ct_fd), EBUSY,
@@ -2227,6 +2258,7 @@ static void ct_prepare_adoption(struct ct_adopter *a, struct ct_orphan *o)
 		vcpu_regs_get(a->vcpus[i], &regs);
 		ct_expect_vcpu_held(&a->runners[i], a->vcpus[i], &regs, "after ATTACH_PREPARE");
 	}
+	ct_expect_vm_held(a->vm, "after ATTACH_PREPARE");
 	r = ct_add_scratch_slot(a->vm);
 	TEST_ASSERT(r == -1 && errno == EBUSY,
 		    "memslot change after ATTACH_PREPARE: %d errno %d, expected EBUSY", r, errno);
