@@ -909,6 +909,25 @@ def follow(path, done):
 
 # ---- main ----
 
+def host_noise_text(path):
+    """The report's lines for scripts/host-noise.c's output in @path."""
+    cpus = []
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith('CT-HOST-NOISE '):
+                    cpus.append(dict(kv.split('=', 1) for kv in line.split()[1:]))
+    except OSError as e:
+        return [f'Host noise: not measured ({e.strerror})']
+    if not cpus:
+        return ['Host noise: not measured (no CT-HOST-NOISE line)']
+    each = '; '.join(f'CPU{c["cpu"]} {c["gaps"]} times'
+                     + (f', longest {float(c["longest_ms"]):.1f} ms' if int(c['gaps']) else '')
+                     for c in cpus)
+    return [f'Host noise, no test host running: a thread spinning on each host CPU for '
+            f'{cpus[0]["secs"]} s lost it for over 1 ms: {each}']
+
+
 def main():
     # The sparklines are UTF-8; a console that cannot show them gets '?'.
     sys.stdout.reconfigure(errors='replace')
@@ -919,6 +938,8 @@ def main():
     ap.add_argument('--follow', action='store_true')
     ap.add_argument('--done', help='with --follow: stop once this file exists')
     ap.add_argument('--host', help='the test host, for the report\'s second line')
+    ap.add_argument('--host-noise', metavar='FILE',
+                    help='scripts/host-noise.c\'s output, for the line after it')
     a = ap.parse_args()
     if a.follow:
         return follow(a.log, a.done)
@@ -927,13 +948,19 @@ def main():
 
     log = Log(a.log)
     problems = log.problems()
+    host = [f'Test host: {a.host}'] if a.host else []
+    if a.host_noise:
+        host.extend(host_noise_text(a.host_noise))
+
+    def with_host(text):
+        text[1:1] = host
+        return text
+
     if a.out:
         os.makedirs(a.out, exist_ok=True)
     if a.mode == 'demo':
         runs = demo_runs(log)
-        text = demo_text(log, runs) if runs else ['No CT-DEMO lines in the log.']
-        if a.host:
-            text.insert(1, f'Test host: {a.host}')
+        text = with_host(demo_text(log, runs) if runs else ['No CT-DEMO lines in the log.'])
         if a.out and any(r.samples for r in runs):
             svg = os.path.join(a.out, 'demo.svg')
             cfg = (log.of('config') or [{}])[-1]
@@ -943,6 +970,7 @@ def main():
         complete = {r.kind for r in runs if r.figures} == {'caretaker', 'classic'}
     elif a.mode == 'kexec':
         text, runs = kexec_text(log)
+        with_host(text)
         ends = [int(m) for m in re.findall(r'CT-TEST-END: \S+ rc=(\d+)', '\n'.join(log.lines))]
         if any(ends):
             problems.append(f'{sum(1 for e in ends if e)} of {len(ends)} stages failed')
@@ -953,8 +981,7 @@ def main():
         log.rc = 0 if not any(ends) else log.rc
     else:
         text, runs = bench_text(log)
-        if a.host:
-            text.insert(1, f'Test host: {a.host}')
+        with_host(text)
         if a.out:
             write_figures(a.out, 'bench', text, problems, runs)
         complete = {k.get('kind') for k in runs} == {'caretaker', 'classic'}

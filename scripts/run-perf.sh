@@ -22,6 +22,8 @@
 # CT_KEXEC_RUNS  bench: runs of each kind across a host kexec (default 3)
 # CT_TCG_OPTS    QEMU's TCG options for the VMM restarts (default
 #                thread=multi; thread=single: the CPUs take turns)
+# CT_HOST_NOISE_S  seconds of scripts/host-noise.c before the test host
+#                boots (default: bench 10, demo 0)
 
 . "$(dirname "$0")/lib.sh"
 
@@ -67,6 +69,24 @@ CT_TH=$TH CT_PLANS=$TH/$mode.plan CT_KVM_LIST=$TH/no-kvm.list \
 # make check runs single-threaded for a KVM selftest that toggles static
 # keys (see run-testhost.sh); this plan runs none.
 tcg=${CT_TCG_OPTS-thread=multi}
+# The machine's own noise, side by side with the run: what a thread
+# spinning on each host CPU loses with no test host running (the host's
+# kernel threads and daemons).  The test host's vCPU threads lose the
+# same, in the quiet window as around a handover.
+noise=$TH/host-noise.txt
+noise_s=${CT_HOST_NOISE_S:-10}
+[ "$mode" = demo ] && noise_s=${CT_HOST_NOISE_S:-0}
+noise_args=()
+if ! [[ $noise_s =~ ^[0-9]+$ ]] || [ "$noise_s" -gt 600 ]; then
+	die "CT_HOST_NOISE_S=$noise_s: whole seconds, 0..600"
+fi
+rm -f "$noise"
+if [ "$noise_s" -gt 0 ]; then
+	stage "host noise: a thread spinning on each of the $(nproc) host CPUs for $noise_s s"
+	gcc -O2 -Wall -pthread -o "$CT_BUILD/host-noise" "$CT_TOP/scripts/host-noise.c"
+	"$CT_BUILD/host-noise" "$noise_s" | tee "$noise"
+	noise_args=(--host-noise "$noise")
+fi
 stage "make $mode: T = ${absence_s} s without a VMM$([ "$mode" = bench ] && echo ", $runs runs of each kind"), TCG ${tcg:-default}; log $log"
 rm -f "$log" "$TH/.done"
 python3 "$CT_TOP/scripts/perf-report.py" --follow "$log" --done "$TH/.done" &
@@ -80,7 +100,8 @@ wait "$follower" || true
 stage "report ($out)"
 rc=0
 python3 "$CT_TOP/scripts/perf-report.py" "$log" --mode "$mode" --out "$out" \
-	--host "QEMU TCG (${tcg:-default}), -smp ${CT_SMP:-3} on $(nproc) host CPUs" || rc=$?
+	--host "QEMU TCG (${tcg:-default}), -smp ${CT_SMP:-3} on $(nproc) host CPUs" \
+	"${noise_args[@]}" || rc=$?
 # A live update across a host kexec, the caretaker's way beside the VM
 # paused across it: a boot of its own, runs of each kind alternating, a
 # kexec between runs (kexec_bench and kexec_demo).  Multi-threaded TCG and
@@ -107,7 +128,8 @@ kexec_perf() {
 		"$CT_TOP/scripts/run-testhost.sh" "$kx/serial.log" ||
 		echo "run-testhost.sh exited with $?"
 	stage "report ($4)"
-	python3 "$CT_TOP/scripts/perf-report.py" "$kx/serial.log" --mode "$3" --out "$4" || rc=$?
+	python3 "$CT_TOP/scripts/perf-report.py" "$kx/serial.log" --mode "$3" --out "$4" \
+		--host "QEMU TCG (thread=multi), -smp 3 on $(nproc) host CPUs" || rc=$?
 }
 
 if [ "$mode" = demo ]; then

@@ -72,6 +72,16 @@ print("svg ok" if n == 2 else f"{n} curves, expected 2")
 verdict "perf demo.svg: well-formed, a curve per run" 0 0 "^svg ok$"
 echo "csv rows: $(($(wc -l <"$tmp/perf/bench.csv" 2>/dev/null || echo 0) - 1))" >"$tmp/out"
 verdict "perf bench.csv: a row per run" 0 0 "^csv rows: 10$"
+# The host lines come second, in each mode's report (canned noise:
+# host-noise.txt, synthetic like the logs).
+for mode in demo bench kexec; do
+	rc=0
+	python3 "$PERF" "$H/perf/$mode.log" --mode "$mode" --host "canned" \
+		--host-noise "$H/perf/host-noise.txt" 2>&1 | sed -n 2,3p >"$tmp/out" || rc=$?
+	verdict "perf $mode: host lines" "$rc" 0 \
+		"^Host noise, no test host running: a thread spinning on each host CPU for 10 s lost it for over 1 ms: CPU0 0 times; CPU1 12 times, longest 6\.9 ms$"
+	verdict "perf $mode: test host line" "$rc" 0 "^Test host: canned$"
+done
 
 # A passing log must not name any failure at all.
 if python3 "$REPORT" parse --plan "$H/plan" --kunit "$H/kunit.list" \
