@@ -803,6 +803,19 @@ static struct caretaker_refusal caretaker_check_vcpus(struct caretaker_orphan *o
 }
 
 /*
+ * @kvm's vCPUs are not another orphan's: neither its source's nor its
+ * prepared adopter's, nor those of a VM let go of (caretaker_detached
+ * stays set on those).  Checked before anything is compared with @kvm, and
+ * again under @kvm->lock, which DETACH sets the flag under.
+ */
+static struct caretaker_refusal caretaker_check_not_held(struct kvm *kvm)
+{
+	if (READ_ONCE(kvm->caretaker_detached))
+		return CARETAKER_REFUSE(-EBUSY, "the VM's vCPUs are held by the caretaker");
+	return CARETAKER_OK;
+}
+
+/*
  * Take @kvm->lock, as kvm_lock_all_vcpus() wants, and lock the adopter's
  * vCPUs, after checking their number again under it: a vCPU created since
  * the checks (KVM_CREATE_VCPU does not wait for this ioctl) is refused,
@@ -818,8 +831,8 @@ static struct caretaker_refusal caretaker_lock_adopter(struct caretaker_orphan *
 	struct caretaker_refusal r = CARETAKER_OK;
 
 	mutex_lock(&kvm->lock);
-	if (other && READ_ONCE(kvm->caretaker_detached))
-		r = CARETAKER_REFUSE(-EBUSY, "the VM's vCPUs are held by the caretaker");
+	if (other)
+		r = caretaker_check_not_held(kvm);
 	if (!r.err)
 		r = __caretaker_check_vcpus(o, kvm);
 	if (!r.err && kvm_lock_all_vcpus(kvm))
@@ -924,10 +937,10 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file, bool prepare)
 		r = CARETAKER_REFUSE(-EBUSY, "the adoption into this VM is prepared already");
 		goto out;
 	}
-	/* Another orphan's source or prepared adopter, or one let go of. */
-	if (!same && !held && READ_ONCE(kvm->caretaker_detached)) {
-		r = CARETAKER_REFUSE(-EBUSY, "the VM's vCPUs are held by the caretaker");
-		goto out;
+	if (!same && !held) {
+		r = caretaker_check_not_held(kvm);
+		if (r.err)
+			goto out;
 	}
 	if (!o->adopter_exits) {
 		o->adopter_exits = kcalloc(o->nr_vcpus, sizeof(*o->adopter_exits),
