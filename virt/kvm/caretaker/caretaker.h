@@ -192,8 +192,11 @@ struct caretaker_refusal caretaker_arch_check_adopter(struct caretaker_orphan *o
 						      struct kvm *kvm, bool vm_only);
 struct caretaker_refusal caretaker_arch_preload(struct caretaker_orphan *o,
 						struct kvm *kvm);
+struct caretaker_refusal caretaker_arch_try_state(struct caretaker_orphan *o,
+						  struct kvm *kvm);
 struct caretaker_refusal caretaker_arch_attach(struct caretaker_orphan *o,
-					       struct kvm *kvm, bool preloaded);
+					       struct kvm *kvm, bool preloaded,
+					       bool *loaded);
 void caretaker_arch_release(struct caretaker_orphan *o);
 int caretaker_arch_serialize(struct caretaker_orphan *o, struct kvm_caretaker_ser *ser,
 			     struct caretaker_ser_buf *b);

@@ -922,7 +922,7 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file, bool prepare)
 	struct caretaker_orphan *o = file->private_data;
 	struct caretaker_refusal r = CARETAKER_OK;
 	struct kvm_vcpu *vcpu;
-	bool same, held, preloaded;
+	bool same, held, preloaded, loaded, attach_loaded;
 	unsigned long i;
 	u64 t0;
 
@@ -967,10 +967,23 @@ long caretaker_orphan_adopt(struct kvm *kvm, struct file *file, bool prepare)
 	r = caretaker_lock_adopter(o, kvm, !same && !held);
 	if (r.err)
 		goto out;
-	t0 = ktime_get_ns();
-	r = caretaker_arch_attach(o, kvm, preloaded);
+	/* An incoming orphan's state is tried before the runtime stops. */
+	loaded = o->incoming && !preloaded;
+	if (loaded)
+		r = caretaker_arch_try_state(o, kvm);
+	if (!r.err) {
+		t0 = ktime_get_ns();
+		r = caretaker_arch_attach(o, kvm, preloaded, &attach_loaded);
+		loaded |= attach_loaded;
+	}
 	if (r.err && held)
 		o->preloaded = false;
+	/*
+	 * vCPUs that took a copy of the guest but did not adopt it never run
+	 * it: the VM is held for good, as one let go of is.
+	 */
+	if (r.err && loaded)
+		WRITE_ONCE(kvm->caretaker_detached, true);
 	if (!r.err && (same || held))
 		WRITE_ONCE(kvm->caretaker_detached, false);
 	if (!r.err && same)

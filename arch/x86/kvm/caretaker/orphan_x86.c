@@ -673,17 +673,6 @@ static bool ct_cpuid_equal(const struct kvm_cpuid_entry2 *a,
 	return true;
 }
 
-static int ct_x86_try_state(struct kvm_vcpu *vcpu, const struct kvm_x86_vcpu_state *s)
-{
-	int ret;
-
-	if (mutex_lock_killable(&vcpu->mutex))
-		return -EINTR;
-	ret = kvm_x86_vcpu_set_state(vcpu, s);
-	mutex_unlock(&vcpu->mutex);
-	return ret;
-}
-
 /**
  * caretaker_arch_check_adopter() - does a VM match the orphan?
  * @o: the orphan
@@ -731,13 +720,34 @@ struct caretaker_refusal caretaker_arch_check_adopter(struct caretaker_orphan *o
 		      vcpu->arch.l1_tsc_scaling_ratio == kvm_caps.default_tsc_scaling_ratio))
 			return CARETAKER_REFUSE(-EINVAL,
 						"the adopting vCPU's TSC frequency differs");
-		/*
-		 * After a kexec, another build of KVM must be able to take
-		 * the state (its XSAVE size, its MSRs) before the runtime is
-		 * stopped for good: try it on the adopter's fresh vCPU, which
-		 * ATTACH overwrites anyway.
-		 */
-		if (o->incoming && ct_x86_try_state(vcpu, &v->state))
+	}
+	return CARETAKER_OK;
+}
+
+/**
+ * caretaker_arch_try_state() - can the adopting VM take an incoming orphan's state?
+ * @o: the orphan, incoming, still running
+ * @kvm: the adopting VM, checked, every vCPU's mutex held
+ *
+ * After a kexec, another build of KVM must be able to take the state (its
+ * XSAVE size, its MSRs) before the runtime is stopped for good: it is
+ * loaded into the adopter's vCPUs, which ATTACH overwrites anyway.  Their
+ * mutexes are held, so none of them can run that copy meanwhile.
+ *
+ * Context: process context, may sleep.
+ * Return: CARETAKER_OK, or -EINVAL; either way @kvm's vCPUs hold a copy
+ * of the guest that is not the guest's current state.
+ */
+struct caretaker_refusal caretaker_arch_try_state(struct caretaker_orphan *o,
+						  struct kvm *kvm)
+{
+	struct ct_x86_orphan *x = o->arch;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		lockdep_assert_held(&vcpu->mutex);
+		if (kvm_x86_vcpu_set_state(vcpu, &x->vcpus[i].state))
 			return CARETAKER_REFUSE(-EINVAL,
 						"the adopting vCPU cannot take the orphan's state");
 	}
@@ -921,6 +931,8 @@ static struct caretaker_refusal ct_x86_give_delta(struct ct_x86_orphan *x,
  * @o: the orphan, detached
  * @kvm: the adopting VM, checked, every vCPU's mutex held
  * @preloaded: caretaker_arch_preload() succeeded on @kvm
+ * @loaded: out: the runtime stopped and the state went (or began to go)
+ *	into @kvm
  *
  * Stops the runtime at the guest's next exit (or where it waits), and
  * loads the state into @kvm's vCPUs: all of it, or after a preload what
@@ -931,17 +943,21 @@ static struct caretaker_refusal ct_x86_give_delta(struct ct_x86_orphan *x,
  * Context: process context, may sleep.
  * Return: CARETAKER_OK or a refusal; once the runtime is stopped, a
  * retry with another VM, or without the preload, can still succeed.
+ * *@loaded says whether state went into @kvm's vCPUs.
  */
 struct caretaker_refusal caretaker_arch_attach(struct caretaker_orphan *o,
-					       struct kvm *kvm, bool preloaded)
+					       struct kvm *kvm, bool preloaded,
+					       bool *loaded)
 {
 	struct ct_x86_orphan *x = o->arch;
 	struct caretaker_refusal r;
 
+	*loaded = false;
 	r = ct_x86_stop(o, x);
-	if (!r.err)
-		r = preloaded ? ct_x86_give_delta(x, kvm) : ct_x86_give(x, kvm, o->incoming);
-	return r;
+	if (r.err)
+		return r;
+	*loaded = true;
+	return preloaded ? ct_x86_give_delta(x, kvm) : ct_x86_give(x, kvm, o->incoming);
 }
 
 /**
