@@ -69,13 +69,14 @@ CT_TH=$TH CT_PLANS=$TH/$mode.plan CT_KVM_LIST=$TH/no-kvm.list \
 # make check runs single-threaded for a KVM selftest that toggles static
 # keys (see run-testhost.sh); this plan runs none.
 tcg=${CT_TCG_OPTS-thread=multi}
+# The report's second line: host_line TCG_OPTS SMP
+host_line() { echo "QEMU TCG (${1:-default}), -smp $2 on $(nproc) host CPUs"; }
 # The machine's own noise, side by side with the run: what a thread
 # spinning on each host CPU loses with no test host running (the host's
 # kernel threads and daemons).  The test host's vCPU threads lose the
 # same, in the quiet window as around a handover.
 noise=$TH/host-noise.txt
-noise_s=${CT_HOST_NOISE_S:-10}
-[ "$mode" = demo ] && noise_s=${CT_HOST_NOISE_S:-0}
+noise_s=${CT_HOST_NOISE_S:-$([ "$mode" = bench ] && echo 10 || echo 0)}
 noise_args=()
 if ! [[ $noise_s =~ ^[0-9]+$ ]] || [ "$noise_s" -gt 600 ]; then
 	die "CT_HOST_NOISE_S=$noise_s: whole seconds, 0..600"
@@ -100,7 +101,7 @@ wait "$follower" || true
 stage "report ($out)"
 rc=0
 python3 "$CT_TOP/scripts/perf-report.py" "$log" --mode "$mode" --out "$out" \
-	--host "QEMU TCG (${tcg:-default}), -smp ${CT_SMP:-3} on $(nproc) host CPUs" \
+	--host "$(host_line "$tcg" "${CT_SMP:-3}")" \
 	"${noise_args[@]}" || rc=$?
 # A live update across a host kexec, the caretaker's way beside the VM
 # paused across it: a boot of its own, runs of each kind alternating, a
@@ -129,7 +130,7 @@ kexec_perf() {
 		echo "run-testhost.sh exited with $?"
 	stage "report ($4)"
 	python3 "$CT_TOP/scripts/perf-report.py" "$kx/serial.log" --mode "$3" --out "$4" \
-		--host "QEMU TCG (thread=multi), -smp 3 on $(nproc) host CPUs" || rc=$?
+		--host "$(host_line thread=multi 3)" || rc=$?
 }
 
 if [ "$mode" = demo ]; then

@@ -943,7 +943,6 @@ static struct caretaker_refusal ct_x86_give_delta(struct ct_x86_orphan *x,
  * Context: process context, may sleep.
  * Return: CARETAKER_OK or a refusal; once the runtime is stopped, a
  * retry with another VM, or without the preload, can still succeed.
- * *@loaded says whether state went into @kvm's vCPUs.
  */
 struct caretaker_refusal caretaker_arch_attach(struct caretaker_orphan *o,
 					       struct kvm *kvm, bool preloaded,
